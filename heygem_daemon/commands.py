@@ -1,0 +1,157 @@
+"""The one-shot CLI commands: validate, status, doctor, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+from .errors import HeygemError
+from .settings import Settings
+
+
+def validate(settings: Settings, args: argparse.Namespace) -> int:
+    """Check a job folder (job.toml, files, media limits) without running it."""
+    from .engines.registry import EngineRegistry
+    from .engines.base import EngineConfig
+    from .jobs.spec import load_job
+    from .media.probe import probe
+
+    known = EngineRegistry(EngineConfig(), settings.engines).names
+    try:
+        plan = load_job(args.folder, settings, known_engines=known)
+        problems = []
+        for name in (*plan.audios, *plan.videos):
+            try:
+                info = probe(plan.folder / name, settings.limits)
+                if name in plan.videos and info.video is None:
+                    problems.append(f"{name}: has no video stream")
+                if name in plan.audios and info.audio is None:
+                    problems.append(f"{name}: has no audio stream")
+            except HeygemError as exc:
+                problems.append(f"{name}: {exc}")
+    except HeygemError as exc:
+        print(f"INVALID: {exc}")
+        return 1
+    if args.json:
+        print(json.dumps({"job": plan.name, "engine": plan.engine, "outputs": [p.output for p in plan.pairs],
+                          "problems": problems}, indent=2, ensure_ascii=False))
+    else:
+        print(f"job '{plan.name}': engine {plan.engine}, {len(plan.audios)} audio × {len(plan.videos)} video")
+        for pair in plan.pairs:
+            print(f"  {pair.video} + {pair.audio} -> {pair.output}")
+        for problem in problems:
+            print(f"  PROBLEM {problem}")
+    if problems:
+        print("INVALID: some files cannot be processed (see PROBLEM lines)")
+        return 1
+    print("OK")
+    return 0
+
+
+def status(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the daemon's live overview from outbox/status.json."""
+    path = settings.outbox / "status.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"no status at {path}: {exc}")
+        return 1
+    print(f"host {data['host']}, updated {data['updated_at']}")
+    if data.get("problem"):
+        print(f"PROBLEM: {data['problem']}")
+    for title, key in (("running", "running"), ("queued", "queued"), ("waiting", "waiting"), ("recent", "recent")):
+        rows = data.get(key, [])
+        print(f"{title}: {len(rows)}")
+        for row in rows[:20]:
+            print(f"  {row['job']}  {row.get('state', '')}  {row.get('detail', '')}")
+    return 0
+
+
+def doctor(settings: Settings, args: argparse.Namespace) -> int:
+    """Check what the daemon needs; exit 1 when something essential is missing."""
+    checks: list[tuple[str, bool, str]] = []
+    for tool in ("ffmpeg", "ffprobe"):
+        exe = shutil.which(tool)
+        version = ""
+        if exe:
+            out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=20).stdout
+            version = out.splitlines()[0] if out else ""
+        checks.append((tool, exe is not None, version or "not found: install ffmpeg (apt install ffmpeg)"))
+    checks.append(_gpu_check(settings))
+    checks.append(_engine_check(settings))
+    for label, folder in (("inbox", settings.inbox), ("outbox", settings.outbox)):
+        checks.append(_folder_check(label, folder))
+    essential_ok = all(ok for name, ok, _ in checks if not name.startswith("engine"))
+    for name, ok, detail in checks:
+        print(f"[{'ok' if ok else 'FAIL'}] {name}: {detail}")
+    return 0 if essential_ok else 1
+
+
+def _gpu_check(settings: Settings) -> tuple[str, bool, str]:
+    try:
+        import torch
+    except ImportError as exc:
+        return ("torch", False, str(exc))
+    if torch.cuda.is_available():
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        return ("gpu", True, f"CUDA {torch.version.cuda}: {names}; device setting '{settings.device}'")
+    return ("gpu", True, f"no CUDA GPU (torch {torch.__version__}); engines run on CPU")
+
+
+def _engine_check(settings: Settings) -> tuple[str, bool, str]:
+    path = settings.models.wav2lip
+    if path is None:
+        return ("engine wav2lip", False, "no checkpoint configured (models.wav2lip); builtin engine needs none")
+    try:
+        from .engines.base import EngineConfig
+        from .engines.wav2lip import Wav2LipEngine
+
+        engine = Wav2LipEngine(EngineConfig(device=settings.device, models={"wav2lip": path}))
+        describe = getattr(engine, "describe", lambda: {"checkpoint": str(path)})
+        return ("engine wav2lip", True, json.dumps(describe(), default=str))
+    except (HeygemError, ImportError) as exc:
+        return ("engine wav2lip", False, str(exc))
+
+
+def _folder_check(label: str, folder: Path) -> tuple[str, bool, str]:
+    if not folder.is_dir():
+        return (label, False, f"{folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return (label, False, f"{folder} is not writable by this user")
+    usage = shutil.disk_usage(folder)
+    free_gb = usage.free / 1024**3
+    return (label, free_gb > 1.0, f"{folder.resolve()}: {free_gb:.1f} GB free, device {os.stat(folder).st_dev}")
+
+
+def demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Drop the bundled sample job into the inbox and process it once."""
+    from .service import Daemon
+
+    name = time.strftime("sample-%Y%m%d-%H%M%S")
+    staging = settings.inbox / f".{name}.copying"
+    staging.mkdir(parents=True)
+    assets = resources.files("heygem_daemon") / "assets"
+    for asset, target in (("sample_face.mp4", "presenter.mp4"), ("sample_voice.m4a", "voice.m4a")):
+        with resources.as_file(assets / asset) as src:
+            shutil.copyfile(src, staging / target)
+    (staging / "READY").touch()
+    os.rename(staging, settings.inbox / name)
+    print(f"demo: job '{name}' dropped into {settings.inbox}", file=sys.stderr)
+    daemon = Daemon(settings, handle_signals=True)
+    daemon.run(until=lambda d: bool(d.published))
+    result = next((p for p in daemon.published if p is not None), None)
+    if result is None:
+        print("demo: the job did not finish", file=sys.stderr)
+        return 1
+    report = json.loads((result / "report.json").read_text(encoding="utf-8"))
+    print(f"demo: {report['status']}: {result}", file=sys.stderr)
+    for out in report["outputs"]:
+        print(f"  {out['file'] or out['error']}", file=sys.stderr)
+    return 0 if report["status"] == "done" else 1

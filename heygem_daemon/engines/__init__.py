@@ -1,0 +1,1 @@
+"""Lip-sync engines: frames, face tracks and audio features in; frames out."""

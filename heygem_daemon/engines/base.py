@@ -1,0 +1,94 @@
+"""The engine interface every lip-sync backend implements.
+
+Engines never see paths, job folders or the outbox: decoded audio in
+(``prepare``), batches of frames with their faces out (``render``).  Models are
+loaded in the constructor and stay resident for the worker's life.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class AudioClip:
+    """A job's audio decoded once: 16 kHz mono float32 in [-1, 1]."""
+
+    samples: np.ndarray
+    sample_rate: int = SAMPLE_RATE
+    #: content hash of the source file, for feature caches
+    digest: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / float(self.sample_rate)
+
+
+@dataclass(frozen=True)
+class Face:
+    """One tracked face in one frame, in pixel coordinates of that frame."""
+
+    #: x0, y0, x1, y1
+    box: np.ndarray
+    #: (K, 2) landmark points (x, y); None when the tracker gives only a box
+    landmarks: np.ndarray | None = None
+    score: float = 1.0
+
+
+@dataclass
+class AudioFeatures:
+    """What ``prepare`` returns: engine-specific data plus facts for the report."""
+
+    data: Any
+    duration_s: float
+    #: e.g. "loudness", "transcript", "phonemes:wav2vec2" -- reported per audio
+    source: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What an engine may know about its surroundings (no job paths)."""
+
+    device: str = "cpu"
+    models: dict[str, Path | None] = field(default_factory=dict)
+    cache_dir: Path | None = None
+    batch_size: int = 32
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A lip-sync backend. One instance per worker; it keeps its model resident."""
+
+    name: str
+    #: preferred number of frames per ``render`` call
+    batch_size: int
+    #: the torch device actually used ("cpu", "cuda:0"), reported per output
+    device: str
+
+    def prepare(self, audio: AudioClip, *, transcript: str | None = None) -> AudioFeatures:
+        """Analyse one audio once; the result is reused for every video."""
+        ...
+
+    def render(
+        self,
+        frames: np.ndarray,
+        faces: Sequence[Face | None],
+        features: AudioFeatures,
+        frame_indices: np.ndarray,
+        fps: float,
+    ) -> np.ndarray:
+        """Re-animate the mouth in a batch of frames.
+
+        ``frames`` is (B, H, W, 3) uint8 BGR; ``faces[b]`` is the face in frame b
+        or None (pass the frame through unchanged); ``frame_indices[b]`` is the
+        output frame number, whose audio is centred at ``frame_indices[b] / fps``
+        seconds.  Returns an array of the same shape and dtype.
+        """
+        ...

@@ -1,0 +1,53 @@
+"""Engine names → factories. Engines are imported lazily: torch-heavy modules
+load only when a job asks for them."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from ..errors import EngineError
+from .base import Engine, EngineConfig
+
+EngineFactory = Callable[[EngineConfig], Engine]
+
+#: name → "module:callable"; tests and plugins may add entries with ``register``
+_BUILTIN_ENGINES: dict[str, str] = {
+    "builtin": "heygem_daemon.engines.builtin:BuiltinEngine",
+    "wav2lip": "heygem_daemon.engines.wav2lip:Wav2LipEngine",
+}
+
+
+class EngineRegistry:
+    """Creates each engine once per (name, device) and keeps it resident."""
+
+    def __init__(self, config: EngineConfig, extra: dict[str, str] | None = None) -> None:
+        self._config = config
+        self._targets = dict(_BUILTIN_ENGINES)
+        self._targets.update(extra or {})
+        self._instances: dict[str, Engine] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._targets)
+
+    def knows(self, name: str) -> bool:
+        return name in self._targets
+
+    def get(self, name: str) -> Engine:
+        if name not in self._instances:
+            self._instances[name] = self._create(name)
+        return self._instances[name]
+
+    def _create(self, name: str) -> Engine:
+        target = self._targets.get(name)
+        if target is None:
+            raise EngineError(
+                f"Unknown engine '{name}'.", hint=f"Use one of: {', '.join(self.names)}."
+            )
+        module_name, _, attr = target.partition(":")
+        try:
+            factory: EngineFactory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise EngineError(f"Engine '{name}' is not available: {exc}.") from exc
+        return factory(self._config)

@@ -1,0 +1,1 @@
+"""Face tracking: per-frame boxes and landmarks, smoothed, cached per video."""

@@ -1,0 +1,79 @@
+"""Face tracks cached per (video content hash, tracker), so a known avatar
+video with a new audio skips tracking.
+
+A cache is an optimisation, never a source of failures: a missing, truncated
+or otherwise unreadable entry is a miss and the video is tracked again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+from .track import FaceTrack
+
+log = structlog.get_logger()
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class FaceTrackCache:
+    """One ``.npz`` file per (video digest, tracker name) under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path_for(self, video_digest: str, tracker_name: str) -> Path:
+        return self.root / f"{_safe(video_digest)}.{_safe(tracker_name)}.npz"
+
+    def get(self, video_digest: str, tracker_name: str) -> FaceTrack | None:
+        """The cached track, or None on a miss (absent, corrupt, or from another tracker)."""
+        path = self.path_for(video_digest, tracker_name)
+        if not path.is_file():
+            return None
+        try:
+            track = FaceTrack.load(path)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            log.warning("faces.cache_unreadable", path=str(path), error=str(exc))
+            return None
+        if track.tracker != tracker_name or not _consistent(track):
+            log.warning("faces.cache_mismatch", path=str(path))
+            return None
+        return track
+
+    def put(self, video_digest: str, tracker_name: str, track: FaceTrack) -> None:
+        """Store atomically: readers see the old entry or the whole new one, never half."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.path_for(video_digest, tracker_name)
+        arrays = {"boxes": track.boxes, "present": track.present, "tracker": np.array(tracker_name)}
+        if track.landmarks is not None:
+            arrays["landmarks"] = track.landmarks
+        # A unique temporary name: two workers may cache the same video at once.
+        fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+
+def _safe(part: str) -> str:
+    """A single, harmless file-name component."""
+    return _UNSAFE.sub("_", part).strip("._") or "_"
+
+
+def _consistent(track: FaceTrack) -> bool:
+    count = len(track.present)
+    if track.boxes.shape != (count, 4) or track.present.dtype != bool:
+        return False
+    return track.landmarks is None or (track.landmarks.ndim == 3 and track.landmarks.shape[0] == count)

@@ -1,0 +1,1 @@
+"""Intake: notice job folders, decide when they are complete, claim them."""

@@ -1,0 +1,178 @@
+"""Claiming a job by one rename, and the lease that proves its owner lives.
+
+``inbox/<job>`` → ``inbox/.heygem/claimed/<job>.<host>.<pid>``: rename is atomic
+on one filesystem (NFS included), so exactly one daemon wins.  Beside each
+claimed folder a lease file ``<claim>.lease`` holds JSON facts (owner, job
+priority and arrival, publish progress) and its mtime is the heartbeat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..logging import get_logger
+
+log = get_logger()
+
+
+def host_name() -> str:
+    # dots separate the parts of a claim name, so they are replaced in the host
+    return socket.gethostname().replace(".", "-") or "host"
+
+
+@dataclass
+class LeaseData:
+    job: str
+    host: str
+    pid: int
+    claimed_at: float
+    first_seen: float
+    priority: int = 0
+    #: names this job's folder in outbox/.staging; kept when another process adopts it
+    staging_id: str = ""
+    #: set right before the publish rename: the outbox name being published to
+    publishing_to: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed job folder and its lease file."""
+
+    root: Path
+    job: str
+    host: str
+    pid: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.job}.{self.host}.{self.pid}"
+
+    @property
+    def folder(self) -> Path:
+        return self.root / self.name
+
+    @property
+    def lease_path(self) -> Path:
+        return self.root / f"{self.name}.lease"
+
+    @classmethod
+    def parse(cls, root: Path, name: str) -> "Claim | None":
+        job, sep1, rest = name.rpartition(".")
+        job, sep2, host = job.rpartition(".")
+        if not (sep1 and sep2 and job and rest.isdigit()):
+            return None
+        return cls(root, job, host, int(rest))
+
+    def read_lease(self) -> LeaseData | None:
+        try:
+            data = json.loads(self.lease_path.read_text(encoding="utf-8"))
+            return LeaseData(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def write_lease(self, lease: LeaseData) -> None:
+        tmp = self.lease_path.with_name(self.lease_path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(asdict(lease), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.lease_path)
+
+    def heartbeat(self) -> None:
+        try:
+            os.utime(self.lease_path)
+        except FileNotFoundError:
+            pass
+
+    def lease_age(self, now: float) -> float:
+        """Seconds since the last heartbeat (the claim folder's own mtime when the
+        owner died between the rename and writing its lease)."""
+        for path in (self.lease_path, self.folder):
+            try:
+                return now - path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+        return float("inf")
+
+    def remove_lease(self) -> None:
+        self.lease_path.unlink(missing_ok=True)
+
+
+class Claimer:
+    """Claims, resumes and reclaims jobs for this host and process."""
+
+    def __init__(self, inbox: Path, *, host: str | None = None, pid: int | None = None) -> None:
+        self.inbox = inbox
+        self.root = inbox / ".heygem" / "claimed"
+        self.host = host or host_name()
+        self.pid = pid or os.getpid()
+
+    def ensure_dirs(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def claim(self, job: str, *, priority: int = 0, first_seen: float | None = None) -> Claim | None:
+        """Rename ``inbox/<job>`` into the claimed area; None if another daemon won
+        or a job of the same name is still claimed here (it waits its turn)."""
+        claim = Claim(self.root, job, self.host, self.pid)
+        if os.path.lexists(claim.folder):
+            return None
+        try:
+            os.rename(self.inbox / job, claim.folder)
+        except FileNotFoundError:
+            return None  # another daemon renamed it first
+        except OSError as exc:
+            log.warning("claim_failed", job=job, error=str(exc))
+            return None
+        now = time.time()
+        staging_id = f"{job}.{self.host}.{self.pid}.{int(now * 1000)}"
+        claim.write_lease(
+            LeaseData(job, self.host, self.pid, now, first_seen or now, priority, staging_id=staging_id)
+        )
+        log.info("job_claimed", job=job, claim=claim.name)
+        return claim
+
+    def existing(self) -> list[Claim]:
+        try:
+            names = [e.name for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False)]
+        except FileNotFoundError:
+            return []
+        return [c for c in (Claim.parse(self.root, n) for n in sorted(names)) if c is not None]
+
+    def adoptable(self, lease_seconds: float, now: float | None = None) -> list[Claim]:
+        """Claims this process may take over: this host's from a previous run, and
+        any host's whose lease expired."""
+        now = time.time() if now is None else now
+        mine = [c for c in self.existing() if c.host == self.host and c.pid != self.pid]
+        stale = [
+            c for c in self.existing()
+            if c.host != self.host and c.lease_age(now) > lease_seconds
+        ]
+        return mine + stale
+
+    def adopt(self, old: Claim) -> Claim | None:
+        """Take over an old claim by renaming it to ours (atomic: one winner)."""
+        new = Claim(self.root, old.job, self.host, self.pid)
+        if os.path.lexists(new.folder):
+            return None
+        lease = old.read_lease()
+        try:
+            os.rename(old.folder, new.folder)
+        except OSError:
+            return None
+        try:
+            os.rename(old.lease_path, new.lease_path)
+        except FileNotFoundError:
+            pass
+        now = time.time()
+        lease = lease or LeaseData(old.job, self.host, self.pid, now, now, staging_id=f"{new.name}.{int(now * 1000)}")
+        lease.host, lease.pid = self.host, self.pid
+        new.write_lease(lease)
+        log.info("job_adopted", job=old.job, previous=old.name, claim=new.name)
+        return new

@@ -1,0 +1,1 @@
+"""Job folders: the job.toml model, validation, scheduling, running and publishing."""

@@ -1,0 +1,206 @@
+"""Staging and publishing: results appear in the outbox whole or not at all.
+
+Everything is written under ``outbox/.staging/<staging id>/`` and fsynced; one
+rename then makes ``outbox/<job>/`` appear.  Sources are hard-linked (same
+filesystem) or copied into ``source/`` first and leave the inbox only after the
+rename, so a crash at any point loses nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import shutil
+import stat
+import threading
+from pathlib import Path
+
+from ..errors import OutboxUnavailableError
+from ..logging import get_logger
+
+log = get_logger()
+
+_RENAME_NOREPLACE = 1
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a small file so readers see the old or the new content, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _libc_renameat2():
+    # Python has no renameat2(); RENAME_NOREPLACE closes the check-then-rename race
+    # between hosts publishing the same job name.  Filesystems without it (some
+    # NFS/SMB) answer EINVAL and we fall back to the check.
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    func = getattr(ctypes.CDLL(name, use_errno=True), "renameat2", None)
+    if func is not None:
+        func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return func
+
+
+_renameat2 = _libc_renameat2()
+
+
+def rename_noreplace(src: Path, dst: Path) -> bool:
+    """Rename ``src`` to ``dst`` unless ``dst`` exists; False when it does."""
+    if _renameat2 is not None:
+        AT_FDCWD = -100
+        rc = _renameat2(AT_FDCWD, os.fsencode(src), AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+        if rc == 0:
+            return True
+        err = ctypes.get_errno()
+        if err == errno.EEXIST or err == errno.ENOTEMPTY:
+            return False
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise OSError(err, os.strerror(err), str(dst))
+    if os.path.lexists(dst):
+        return False
+    os.rename(src, dst)
+    return True
+
+
+class Staging:
+    """One job's half-written results, hidden in ``outbox/.staging``."""
+
+    def __init__(self, outbox: Path, staging_id: str) -> None:
+        self.outbox = outbox
+        self.path = outbox / ".staging" / staging_id
+        self.results = self.path / ".results"
+
+    def create(self) -> None:
+        try:
+            self.results.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _outbox_error(exc) from exc
+
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def partial_path(self, name: str) -> Path:
+        """Where an output is written while being made (hidden, still .mp4 for ffmpeg)."""
+        return self.path / f".partial-{name}"
+
+    def commit_output(self, name: str) -> Path:
+        """Make a finished output durable under its final name in staging."""
+        part, final = self.partial_path(name), self.path / name
+        fsync_file(part)
+        os.replace(part, final)
+        fsync_dir(self.path)
+        return final
+
+    def drop_partials(self) -> None:
+        for entry in self.path.glob(".partial-*"):
+            entry.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def stage_sources(staging: Staging, source_folder: Path) -> list[str]:
+    """Link or copy the job's original files into ``source/`` in staging.
+
+    Nothing is followed: symbolic links are recreated as links, sub-folders
+    copied without following links inside them.  Files with other hard links
+    and special files (FIFOs, devices) are not copied -- their content may not
+    be the sender's -- and their names are returned so the report can say so.
+    """
+    target = staging.path / "source"
+    if target.exists():
+        shutil.rmtree(target)  # from an interrupted earlier attempt; redo it whole
+    target.mkdir()
+    skipped = []
+    with os.scandir(source_folder) as entries:
+        for entry in entries:
+            if not _stage_entry(entry, target / entry.name):
+                skipped.append(entry.name)
+    fsync_dir(target)
+    return sorted(skipped)
+
+
+def _stage_entry(entry: os.DirEntry, dst: Path) -> bool:
+    st = entry.stat(follow_symlinks=False)
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(entry.path), dst)
+    elif stat.S_ISDIR(st.st_mode):
+        shutil.copytree(entry.path, dst, symlinks=True)
+    elif not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        return False
+    else:
+        try:
+            os.link(entry.path, dst, follow_symlinks=False)
+        except OSError:
+            _copy_no_follow(Path(entry.path), dst)
+    return True
+
+
+def _copy_no_follow(src: Path, dst: Path) -> None:
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fin, open(dst, "wb") as fout:
+        shutil.copyfileobj(fin, fout, 4 * 1024 * 1024)
+        fout.flush()
+        os.fsync(fout.fileno())
+    shutil.copystat(src, dst, follow_symlinks=False)
+
+
+def choose_name(outbox: Path, job: str) -> str:
+    """``job``, or ``job-2``, ``job-3``... whichever is free now."""
+    candidate, n = job, 1
+    while os.path.lexists(outbox / candidate):
+        n += 1
+        candidate = f"{job}-{n}"
+    return candidate
+
+
+def publish(staging: Staging, job: str, *, before_rename=None) -> Path:
+    """Rename the staged folder to ``outbox/<job>`` (or a free suffixed name).
+
+    ``before_rename(name)`` is called with the chosen name right before the
+    rename, so the caller can record it for crash recovery.
+    """
+    try:
+        fsync_dir(staging.path)
+        while True:
+            name = choose_name(staging.outbox, job)
+            if before_rename is not None:
+                before_rename(name)
+            if rename_noreplace(staging.path, staging.outbox / name):
+                fsync_dir(staging.outbox)
+                log.info("job_published", outbox_name=name)
+                return staging.outbox / name
+    except OSError as exc:
+        raise _outbox_error(exc) from exc
+
+
+def _outbox_error(exc: OSError) -> OutboxUnavailableError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutboxUnavailableError("The outbox disk is full.", hint="Free space; the job waits and retries.")
+    return OutboxUnavailableError(f"The outbox cannot be written: {exc.strerror or exc}.")

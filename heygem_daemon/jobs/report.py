@@ -1,0 +1,77 @@
+"""report.json (ARCHITECTURE §4) and ERROR.txt: the outcome, for machines and people."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Timings(BaseModel):
+    decode: float = 0.0
+    faces: float = 0.0
+    render: float = 0.0
+    encode: float = 0.0
+
+
+class AudioReport(BaseModel):
+    file: str
+    duration_s: float = 0.0
+    features_s: float = 0.0
+
+
+class OutputReport(BaseModel):
+    video: str
+    audio: str
+    file: str | None = None
+    status: Literal["done", "failed"] = "failed"
+    error: str | None = None
+    frames: int = 0
+    frames_with_face: int = 0
+    duration_s: float = 0.0
+    timings_s: Timings = Field(default_factory=Timings)
+
+
+class JobReport(BaseModel):
+    job: str
+    status: Literal["done", "partial", "failed"] = "failed"
+    engine: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    host: str = ""
+    audio: list[AudioReport] = Field(default_factory=list)
+    outputs: list[OutputReport] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+    def settle_status(self) -> None:
+        done = [o for o in self.outputs if o.status == "done"]
+        if self.errors and not done:
+            self.status = "failed"
+        elif done and len(done) == len(self.outputs) and not self.errors:
+            self.status = "done"
+        elif done:
+            self.status = "partial"
+        else:
+            self.status = "failed"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def error_text(report: JobReport) -> str | None:
+    """ERROR.txt: plain words for the person who dropped the job, or None if all went well."""
+    failed = [o for o in report.outputs if o.status == "failed"]
+    if report.status == "done":
+        return None
+    lines = [f"Job '{report.job}' {'failed' if report.status == 'failed' else 'finished only in part'}.", ""]
+    for err in dict.fromkeys(report.errors):
+        lines.append(f"- {err}")
+    for out in failed:
+        lines.append(f"- {out.video} with {out.audio}: {out.error or 'failed'}")
+    done = len(report.outputs) - len(failed)
+    lines += ["", f"{done} of {len(report.outputs)} videos were made."]
+    lines.append("Your original files are in the 'source' folder next to this file.")
+    lines.append("Fix the problem and drop the job folder into the inbox again.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,333 @@
+"""Running one claimed job from its folder to the outbox.
+
+Audio is decoded and analysed once per job; each (video, audio) pair is an
+isolated unit whose failure is recorded while its siblings go on.  Finished
+outputs are committed in staging with a result record, so a job resumed after
+a crash or a stop redoes only the videos that were not finished.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import queue
+import shutil
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import structlog
+
+from ..engines.base import AudioClip, AudioFeatures
+from ..engines.registry import EngineRegistry
+from ..errors import HeygemError, JobValidationError, StopRequested
+from ..faces.cache import FaceTrackCache
+from ..faces.tracker import FaceTracker
+from ..intake.claim import Claim, LeaseData
+from ..logging import get_logger, job_sinks
+from ..media.audio import decode_audio
+from ..settings import Settings
+from ..status import StatusBoard
+from .publish import Staging, fsync_dir, publish, stage_sources, write_atomic
+from .report import AudioReport, JobReport, OutputReport, error_text, now_iso
+from .spec import JobPlan, OutputPair, load_job
+from .video import VideoTask, VideoTools, make_video
+
+log = get_logger()
+
+
+@dataclass
+class PreparedAudio:
+    clip: AudioClip | None
+    features: AudioFeatures | None
+    error: str | None
+
+
+class TrackerPool:
+    """mediapipe graphs are not thread-safe: one tracker per concurrent video."""
+
+    def __init__(self) -> None:
+        self._free: queue.SimpleQueue[FaceTracker] = queue.SimpleQueue()
+
+    def take(self) -> FaceTracker:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return FaceTracker()
+
+    def give(self, tracker: FaceTracker) -> None:
+        self._free.put(tracker)
+
+
+class JobRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        engines: EngineRegistry,
+        board: StatusBoard,
+        check_stop: Callable[[], None],
+        host: str,
+    ) -> None:
+        self.settings = settings
+        self.engines = engines
+        self.board = board
+        self.check_stop = check_stop
+        self.host = host
+        self.trackers = TrackerPool()
+        self.track_cache = FaceTrackCache(settings.cache_path / "faces")
+
+    # -- the job --------------------------------------------------------------------------
+    def run(self, claim: Claim) -> Path | None:
+        """Process and publish; returns the outbox folder, or None if it was already
+        published before a crash. Raises StopRequested (claim kept for resume) and
+        OutboxUnavailableError (claim kept, retried later)."""
+        lease = claim.read_lease() or self._fresh_lease(claim)
+        if self._already_published(claim, lease):
+            self._release(claim)
+            return None
+        attempts = int(lease.extra.get("attempts", 0)) + 1
+        lease.extra["attempts"] = attempts
+        claim.write_lease(lease)
+        if attempts > self.settings.max_attempts:
+            return self.fail(claim, f"Processing this job stopped the daemon {attempts - 1} times in a row; "
+                                    "it was given up so the other jobs can run.")
+        staging = self._open_staging(lease)
+        try:
+            with structlog.contextvars.bound_contextvars(job=claim.job, job_id=lease.staging_id):
+                return self._run(claim, lease, staging)
+        except StopRequested:
+            # a clean checkpoint is not a crash: don't count it against the job
+            lease.extra["attempts"] = attempts - 1
+            claim.write_lease(lease)
+            raise
+        finally:
+            job_sinks.close(lease.staging_id)
+
+    def fail(self, claim: Claim, message: str) -> Path:
+        """Publish the job as failed without processing it (sources kept)."""
+        lease = claim.read_lease() or self._fresh_lease(claim)
+        staging = self._open_staging(lease)
+        try:
+            with structlog.contextvars.bound_contextvars(job=claim.job, job_id=lease.staging_id):
+                log.error("job_given_up", error=message)
+                report = JobReport(job=claim.job, host=self.host, engine=self.settings.default_engine,
+                                   started_at=self._started_at(staging), errors=[message])
+                report.finished_at = now_iso()
+                report.settle_status()
+                return self._publish(claim, lease, staging, report, None)
+        finally:
+            job_sinks.close(lease.staging_id)
+
+    def _open_staging(self, lease: LeaseData) -> Staging:
+        staging = Staging(self.settings.outbox, lease.staging_id)
+        staging.create()
+        staging.drop_partials()
+        job_sinks.open(lease.staging_id, staging.file("log.jsonl"))
+        return staging
+
+    def _run(self, claim: Claim, lease: LeaseData, staging: Staging) -> Path:
+        report = JobReport(job=claim.job, host=self.host, started_at=self._started_at(staging))
+        log.info("job_started", folder=str(claim.folder))
+        self.board.running_update(claim.job, "checking the job folder")
+        plan = self._plan(claim, report)
+        if plan is not None:
+            report.engine = plan.engine
+            self._process(plan, report, staging)
+        report.finished_at = now_iso()
+        report.settle_status()
+        return self._publish(claim, lease, staging, report, plan)
+
+    def _plan(self, claim: Claim, report: JobReport) -> JobPlan | None:
+        try:
+            return load_job(claim.folder, self.settings, known_engines=self.engines.names, name=claim.job)
+        except JobValidationError as exc:
+            log.warning("job_invalid", error=str(exc))
+            report.engine = self.settings.default_engine
+            report.errors.append(str(exc))
+            return None
+
+    def _process(self, plan: JobPlan, report: JobReport, staging: Staging) -> None:
+        try:
+            engine = self.engines.get(plan.engine)
+        except HeygemError as exc:
+            log.error("engine_unavailable", engine=plan.engine, error=str(exc))
+            report.errors.append(str(exc))
+            report.outputs = [_failed(p, str(exc)) for p in plan.pairs]
+            return
+        audios = self._prepare_audio(plan, engine, report)
+        report.outputs = [OutputReport(video=p.video, audio=p.audio) for p in plan.pairs]
+        todo = []
+        for pair, out in zip(plan.pairs, report.outputs):
+            done = _load_result(staging, pair)
+            if done is not None:
+                report.outputs[pair.index] = done
+                log.info("video_already_done", video=pair.video, audio=pair.audio)
+            elif audios[pair.audio].error:
+                out.error = audios[pair.audio].error
+            else:
+                todo.append(pair)
+        self._make_videos(plan, todo, audios, engine, report, staging)
+
+    def _prepare_audio(self, plan: JobPlan, engine, report: JobReport) -> dict[str, PreparedAudio]:
+        prepared: dict[str, PreparedAudio] = {}
+        for name in plan.audios:
+            self.check_stop()
+            self.board.running_update(plan.name, f"analysing audio {name}")
+            entry = AudioReport(file=name)
+            report.audio.append(entry)
+            try:
+                clip = decode_audio(plan.folder / name, self.settings.limits)
+                started = time.perf_counter()
+                features = engine.prepare(clip, transcript=plan.transcript)
+                entry.features_s = round(time.perf_counter() - started, 3)
+                entry.duration_s = round(clip.duration_s, 3)
+                prepared[name] = PreparedAudio(clip, features, None)
+                log.info("audio_prepared", audio=name, duration_s=entry.duration_s,
+                         features_s=entry.features_s, source=features.source)
+            except HeygemError as exc:
+                log.error("audio_failed", audio=name, error=str(exc))
+                report.errors.append(f"{name}: {exc}")
+                prepared[name] = PreparedAudio(None, None, str(exc))
+        return prepared
+
+    def _make_videos(self, plan, todo: list[OutputPair], audios, engine, report, staging) -> None:
+        total = len(plan.pairs)
+        finished = [total - len(todo)]
+        lock = threading.Lock()
+
+        def one(pair: OutputPair) -> None:
+            out = report.outputs[pair.index]
+            tracker = self.trackers.take()
+            try:
+                with structlog.contextvars.bound_contextvars(video=pair.video, audio=pair.audio):
+                    self._one_video(plan, pair, audios[pair.audio], engine, tracker, out, staging,
+                                    lambda f: self.board.running_update(
+                                        plan.name, f"video {finished[0] + 1} of {total}: {int(f * 100)}%",
+                                        (finished[0] + f) / total))
+            finally:
+                self.trackers.give(tracker)
+                with lock:
+                    finished[0] += 1
+
+        workers = max(1, min(self.settings.workers, len(todo)))
+        if workers == 1:
+            for pair in todo:
+                one(pair)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="video") as pool:
+            futures = [pool.submit(contextvars.copy_context().run, one, p) for p in todo]
+            errors = [f.exception() for f in futures]
+        stops = [e for e in errors if isinstance(e, StopRequested)]
+        if stops:
+            raise stops[0]
+        others = [e for e in errors if e is not None]
+        if others:
+            raise others[0]
+
+    def _one_video(self, plan, pair, audio: PreparedAudio, engine, tracker, out, staging, progress) -> None:
+        task = VideoTask(
+            video_path=plan.folder / pair.video,
+            audio_path=plan.folder / pair.audio,
+            audio_duration_s=audio.clip.duration_s,
+            output_path=staging.partial_path(pair.output),
+            output=plan.output,
+            limits=self.settings.limits,
+            spool_dir=self.settings.cache_path / "spool",
+        )
+        tools = VideoTools(engine, tracker, self.track_cache, self.check_stop, progress)
+        started = time.perf_counter()
+        try:
+            make_video(task, audio.features, tools, out)
+            staging.commit_output(pair.output)
+        except HeygemError as exc:
+            task.output_path.unlink(missing_ok=True)
+            out.status, out.error, out.file = "failed", str(exc), None
+            log.error("video_failed", error=str(exc), kind=exc.kind)
+            _save_result(staging, pair, out)
+            return
+        out.status, out.file, out.error = "done", pair.output, None
+        _save_result(staging, pair, out)
+        log.info("video_done", output=pair.output, frames=out.frames, frames_with_face=out.frames_with_face,
+                 seconds=round(time.perf_counter() - started, 2), device=getattr(engine, "device", "cpu"),
+                 timings=out.timings_s.model_dump())
+
+    # -- publishing -----------------------------------------------------------------------
+    def _publish(self, claim: Claim, lease: LeaseData, staging: Staging, report: JobReport,
+                 plan: JobPlan | None) -> Path:
+        self.check_stop()
+        write_atomic(staging.file("report.json"), report.model_dump_json(indent=2))
+        text = error_text(report)
+        staging.file("ERROR.txt").unlink(missing_ok=True)
+        if text:
+            write_atomic(staging.file("ERROR.txt"), text)
+        shutil.rmtree(staging.results, ignore_errors=True)
+        if self.settings.keep_sources or report.status != "done":
+            skipped = stage_sources(staging, claim.folder)
+            if skipped:
+                log.warning("sources_not_copied", files=skipped,
+                            reason="special files or files with other hard links are not copied")
+        log.info("job_finished", status=report.status, outputs=len(report.outputs),
+                 done=sum(o.status == "done" for o in report.outputs))
+        job_sinks.close(lease.staging_id)
+        fsync_dir(staging.path)
+
+        def record(name: str) -> None:
+            lease.publishing_to = name
+            claim.write_lease(lease)
+
+        path = publish(staging, claim.job, before_rename=record)
+        self._release(claim)
+        return path
+
+    def _already_published(self, claim: Claim, lease: LeaseData) -> bool:
+        """A crash between the publish rename and removing the claim: don't publish twice."""
+        if not lease.publishing_to:
+            return False
+        staged = Staging(self.settings.outbox, lease.staging_id)
+        return not staged.exists() and (self.settings.outbox / lease.publishing_to).is_dir()
+
+    def _release(self, claim: Claim) -> None:
+        shutil.rmtree(claim.folder, ignore_errors=True)
+        claim.remove_lease()
+
+    def _fresh_lease(self, claim: Claim) -> LeaseData:
+        now = time.time()
+        lease = LeaseData(claim.job, claim.host, claim.pid, now, now,
+                          staging_id=f"{claim.name}.{int(now * 1000)}")
+        claim.write_lease(lease)
+        return lease
+
+    def _started_at(self, staging: Staging) -> str:
+        marker = staging.results / "started_at"
+        try:
+            return marker.read_text(encoding="utf-8").strip()
+        except OSError:
+            stamp = now_iso()
+            marker.write_text(stamp, encoding="utf-8")
+            return stamp
+
+
+def _failed(pair: OutputPair, error: str) -> OutputReport:
+    return OutputReport(video=pair.video, audio=pair.audio, status="failed", error=error)
+
+
+def _result_path(staging: Staging, pair: OutputPair) -> Path:
+    return staging.results / f"{pair.index}.json"
+
+
+def _save_result(staging: Staging, pair: OutputPair, out: OutputReport) -> None:
+    write_atomic(_result_path(staging, pair), out.model_dump_json())
+
+
+def _load_result(staging: Staging, pair: OutputPair) -> OutputReport | None:
+    """A finished output from an earlier attempt: reused only if its file is there."""
+    try:
+        out = OutputReport.model_validate_json(_result_path(staging, pair).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if out.status == "done" and not staging.file(pair.output).is_file():
+        return None
+    return out

@@ -1,0 +1,27 @@
+"""The media layer: the only code that starts ffmpeg or ffprobe.
+
+Every untrusted input goes through :mod:`.safety` (``file:`` URLs, protocol and
+demuxer whitelists); every process is owned by :mod:`._process`.
+"""
+
+from .audio import decode_audio, file_digest
+from .frames import FrameReader, FrameWriter, output_size
+from .probe import AudioInfo, MediaInfo, VideoInfo, probe
+from .safety import ffmpeg_base_args
+from .timeline import FrameSource, output_frame_count, source_index
+
+__all__ = [
+    "AudioInfo",
+    "FrameReader",
+    "FrameSource",
+    "FrameWriter",
+    "MediaInfo",
+    "VideoInfo",
+    "decode_audio",
+    "ffmpeg_base_args",
+    "file_digest",
+    "output_frame_count",
+    "output_size",
+    "probe",
+    "source_index",
+]

@@ -1,0 +1,103 @@
+"""Decode a job's voice once: ffmpeg -> 16 kHz mono float32 in [-1, 1]."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+from ..engines.base import SAMPLE_RATE, AudioClip
+from ..errors import LimitExceededError, MediaError
+from ..settings import LimitSettings
+from ._process import OwnedProcess
+from .probe import probe
+from .safety import ffmpeg_base_args, hardened_input
+
+log = structlog.get_logger()
+
+_DIGEST_CHUNK = 1024 * 1024
+#: pipe reads of 64 k samples (256 KiB)
+_READ_SAMPLES = 64 * 1024
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of the file's content, read in 1 MiB chunks (cache key)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_DIGEST_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def decode_audio(path: Path, limits: LimitSettings, *, digest: str = "") -> AudioClip:
+    """The first audio track of ``path`` as an AudioClip.
+
+    The whole clip is held in memory: it is the job's one shared input and the
+    duration limit bounds it (2 h at 16 kHz float32 is 460 MB).
+    """
+    path = Path(path)
+    info = probe(path, limits)
+    if info.audio is None:
+        raise MediaError(f"{path.name} has no sound track.", hint="Put a voice recording in the job folder.")
+    cap = int(limits.max_duration_s * SAMPLE_RATE) + SAMPLE_RATE
+    guess = min(cap, int(info.duration_s * SAMPLE_RATE) + SAMPLE_RATE)
+    samples = _read_samples(path, guess, cap)
+    if samples.size == 0:
+        raise MediaError(f"{path.name} holds no sound samples that could be decoded.")
+    np.clip(samples, -1.0, 1.0, out=samples)
+    log.debug("audio_decoded", file=path.name, seconds=round(samples.size / SAMPLE_RATE, 3))
+    return AudioClip(samples=samples, sample_rate=SAMPLE_RATE, digest=digest)
+
+
+def _args(path: Path) -> list[str]:
+    return [
+        "ffmpeg",
+        *ffmpeg_base_args(),
+        *hardened_input(path),
+        "-map", "0:a:0",
+        "-vn", "-sn", "-dn",
+        "-ac", "1",
+        "-ar", str(SAMPLE_RATE),
+        "-f", "f32le",
+        "pipe:1",
+    ]  # fmt: skip
+
+
+def _read_samples(path: Path, guess: int, cap: int) -> np.ndarray:
+    """Read the pipe straight into a float32 array that grows (to ``cap``) if needed."""
+    buffer = np.empty(max(guess, _READ_SAMPLES), dtype=np.float32)
+    filled = 0  # bytes
+    proc = OwnedProcess(_args(path))
+    try:
+        while True:
+            if filled + 4 * _READ_SAMPLES > buffer.nbytes:
+                buffer = _grow(buffer, cap, path)
+            got = proc.stdout.readinto(memoryview(buffer).cast("B")[filled : filled + 4 * _READ_SAMPLES])
+            if not got:
+                break
+            filled += got
+        code = proc.wait()
+        tail = proc.stderr_tail()
+    finally:
+        proc.stop()
+    if code != 0:
+        raise MediaError(f"{path.name} could not be decoded: {tail or f'ffmpeg exit code {code}'}")
+    if "partial file" in tail:
+        raise MediaError(f"{path.name} is incomplete (the file ends early).", hint="Copy the whole file again.")
+    count = filled // 4
+    # a tight guess keeps the buffer; a loose one is copied so the slack is freed
+    return buffer[:count] if count >= 0.9 * buffer.size else buffer[:count].copy()
+
+
+def _grow(buffer: np.ndarray, cap: int, path: Path) -> np.ndarray:
+    if buffer.size >= cap + _READ_SAMPLES:
+        raise LimitExceededError(
+            f"{path.name} lasts longer than the limit of {cap // SAMPLE_RATE - 1} s.",
+            key="limits.max_duration_s",
+            hint="Use a shorter recording, or raise limits.max_duration_s in the daemon's settings.",
+        )
+    bigger = np.empty(min(cap + _READ_SAMPLES, int(buffer.size * 1.5) + _READ_SAMPLES), dtype=np.float32)
+    bigger[: buffer.size] = buffer
+    return bigger

@@ -1,0 +1,293 @@
+"""Frame pipes: decode a video to BGR frames, encode BGR frames to an MP4.
+
+Both ends are one owned ffmpeg process (see ``_process``).  Memory stays
+bounded: the reader reads exactly one frame's bytes at a time, the writer's
+blocking stdin writes hold the producer back when the encoder is behind.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Iterator
+
+import numpy as np
+import structlog
+
+from ..errors import MediaError
+from ._process import OwnedProcess
+from .probe import VideoInfo
+from .safety import ffmpeg_base_args, hardened_input
+
+log = structlog.get_logger()
+
+#: how long the encoder may take to flush its last frames after stdin closes
+FINALISE_TIMEOUT_S = 300.0
+#: the mov demuxer's words for data cut off at the end (a truncated upload)
+_TRUNCATED_MARK = "partial file"
+
+
+def output_size(video: VideoInfo, max_height: int) -> tuple[int, int]:
+    """(width, height) no taller than ``max_height``, never upscaled, both even.
+
+    H.264 in yuv420p needs even sizes, so odd sources (701x525) lose at most a
+    pixel to rounding.
+    """
+    scale = min(1.0, max_height / video.height)
+    width = _even(video.width * scale)
+    height = _even(video.height * scale)
+    return width, height
+
+
+def _even(value: float) -> int:
+    return max(2, int(value / 2) * 2)
+
+
+class FrameReader:
+    """Decoded frames of one video as (H, W, 3) uint8 BGR arrays, in display orientation.
+
+    ``fps_text`` None keeps the source frames one-to-one (``-fps_mode
+    passthrough``: nothing duplicated or dropped); pass ``VideoInfo.fps_text``
+    for a variable-rate source to get frames at that constant rate instead.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        size: tuple[int, int],
+        *,
+        batch: int = 1,
+        fps_text: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.size = size
+        self.batch = batch
+        self.frames_read = 0
+        self._frame_bytes = size[0] * size[1] * 3
+        self._proc: OwnedProcess | None = OwnedProcess(self._args(fps_text))
+        self._ended = False
+
+    def _args(self, fps_text: str | None) -> list[str]:
+        width, height = self.size
+        rate = ["-fps_mode", "passthrough"] if fps_text is None else ["-fps_mode", "cfr", "-r", fps_text]
+        return [
+            "ffmpeg",
+            *ffmpeg_base_args(),
+            *hardened_input(self.path),
+            "-map",
+            "0:v:0",
+            "-an",
+            "-sn",
+            "-dn",
+            # autorotation is ffmpeg's default: frames come out as displayed
+            "-vf",
+            f"scale={width}:{height}:flags=bicubic",
+            *rate,
+            "-pix_fmt",
+            "bgr24",
+            "-f",
+            "rawvideo",
+            "pipe:1",
+        ]
+
+    # -- reading -----------------------------------------------------------------
+    def read(self) -> np.ndarray | None:
+        """The next frame, or None at the end of the video."""
+        frame = np.empty((self.size[1], self.size[0], 3), dtype=np.uint8)
+        return frame if self._read_into(frame) else None
+
+    def read_batch(self, n: int) -> np.ndarray:
+        """Up to ``n`` frames as (k, H, W, 3); fewer at the end, (0, H, W, 3) after it."""
+        frames = np.empty((n, self.size[1], self.size[0], 3), dtype=np.uint8)
+        count = 0
+        while count < n and self._read_into(frames[count]):
+            count += 1
+        return frames if count == n else frames[:count].copy()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while (frame := self.read()) is not None:
+            yield frame
+
+    def _read_into(self, frame: np.ndarray) -> bool:
+        if self._ended or self._proc is None:
+            return False
+        view = memoryview(frame.reshape(-1))
+        filled = 0
+        while filled < self._frame_bytes:
+            got = self._proc.stdout.readinto(view[filled:])
+            if not got:
+                self._finish(partial=filled > 0)
+                return False
+            filled += got
+        self.frames_read += 1
+        return True
+
+    def _finish(self, *, partial: bool) -> None:
+        """End of the pipe: ffmpeg must have ended cleanly and the file be whole."""
+        self._ended = True
+        assert self._proc is not None
+        code = self._proc.wait(timeout=FINALISE_TIMEOUT_S)
+        tail = self._proc.stderr_tail()
+        if code != 0 or partial:
+            raise MediaError(f"{self.path.name} could not be decoded: {tail or f'ffmpeg exit code {code}'}")
+        if _TRUNCATED_MARK in tail:
+            raise MediaError(
+                f"{self.path.name} is incomplete (the file ends early): {tail.splitlines()[-1]}",
+                hint="Copy the whole file into the job folder again.",
+            )
+
+    # -- lifetime ----------------------------------------------------------------
+    def close(self) -> None:
+        """Stop ffmpeg (if still decoding) and its stderr thread."""
+        if self._proc is not None:
+            self._proc.stop()
+            self._proc = None
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _audio_filter(duration_s: float, pad_audio: bool) -> str:
+    """Audio cut to ``duration_s``, padded with silence up to it when asked.
+
+    The cut is done here rather than with an output ``-t``: ``-t`` makes ffmpeg
+    stop reading stdin at the limit, and the last frame's write would then
+    fail with a broken pipe.
+    """
+    steps = ["aformat=sample_rates=48000:channel_layouts=mono|stereo"]
+    if pad_audio:
+        steps.append(f"apad=whole_dur={duration_s:.6f}")
+    steps.append(f"atrim=end={duration_s:.6f}")
+    return ",".join(steps)
+
+
+class FrameWriter:
+    """Encode BGR frames plus an audio file into an H.264/AAC MP4 at ``path``.
+
+    The output lasts ``duration_s``: the video holds round(duration_s * fps)
+    frames (extra frames written are dropped), the audio is cut there and, with
+    ``pad_audio``, followed by silence up to it.  On failure, or when the
+    ``with`` block raises, ffmpeg is killed and the partial file removed.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        size: tuple[int, int],
+        fps_text: str,
+        *,
+        audio_path: Path | None,
+        duration_s: float,
+        crf: int,
+        preset: str,
+        pad_audio: bool,
+    ) -> None:
+        if size[0] % 2 or size[1] % 2:
+            raise ValueError(f"H.264 needs an even frame size, got {size[0]}x{size[1]}")
+        self.path = Path(path)
+        self.size = size
+        self.frames_written = 0
+        self.max_frames = max(1, round(duration_s * float(Fraction(fps_text))))
+        args = self._args(fps_text, audio_path, duration_s, crf, preset, pad_audio)
+        self._proc: OwnedProcess | None = OwnedProcess(args, stdin=True, stdout=False)
+
+    def _args(
+        self, fps_text: str, audio_path: Path | None, duration_s: float, crf: int, preset: str, pad_audio: bool
+    ) -> list[str]:
+        width, height = self.size
+        video_in = ["-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-framerate", fps_text]
+        args = ["ffmpeg", *ffmpeg_base_args(), "-y", *video_in, "-i", "pipe:0"]
+        if audio_path is not None:
+            args += [*hardened_input(audio_path), "-map", "0:v:0", "-map", "1:a:0"]
+            args += ["-af", _audio_filter(duration_s, pad_audio), "-c:a", "aac", "-b:a", "128k", "-ar", "48000"]
+        else:
+            args += ["-map", "0:v:0", "-an"]
+        args += [
+            "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+            "-profile:v", "high", "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart",
+            "-f", "mp4",
+            "file:" + str(self.path.absolute()),
+        ]  # fmt: skip
+        return args
+
+    def write(self, frames: np.ndarray) -> None:
+        """Encode one frame (H, W, 3) or a batch (B, H, W, 3); blocks while ffmpeg is busy."""
+        if self._proc is None:
+            raise MediaError(f"{self.path.name}: the encoder is already closed.")
+        expected = (self.size[1], self.size[0], 3)
+        if frames.shape[-3:] != expected or frames.dtype != np.uint8 or frames.ndim not in (3, 4):
+            raise ValueError(f"frames must be uint8 {expected} or a batch of them, got {frames.dtype} {frames.shape}")
+        batch = frames if frames.ndim == 4 else frames[None]
+        room = self.max_frames - self.frames_written
+        if room <= 0:
+            return
+        data = np.ascontiguousarray(batch[:room])
+        try:
+            self._proc.stdin.write(memoryview(data.reshape(-1)))
+        except (BrokenPipeError, ValueError) as err:
+            raise self._failure("the encoder stopped early") from err
+        self.frames_written += len(data)
+
+    def close(self) -> None:
+        """Finish the file; raise MediaError (and remove the file) if ffmpeg failed."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass  # ffmpeg already ended; its exit code tells why
+            try:
+                code = proc.wait(timeout=FINALISE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                code = -1
+            if code == 0 and self.frames_written < self.max_frames:
+                log.warning("video_shorter_than_planned", file=self.path.name,
+                            frames=self.frames_written, planned=self.max_frames)
+            if code != 0:
+                tail = proc.stderr_tail()
+                raise MediaError(f"{self.path.name} could not be written: {tail or f'ffmpeg exit code {code}'}")
+        except BaseException:
+            proc.stop()
+            self._remove_partial()
+            raise
+        proc.stop()
+
+    def abort(self) -> None:
+        """Kill the encoder and remove what it wrote."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.stop()
+        self._remove_partial()
+
+    def _failure(self, what: str) -> MediaError:
+        proc, self._proc = self._proc, None
+        tail = ""
+        if proc is not None:
+            proc.stop()
+            tail = proc.stderr_tail()
+        self._remove_partial()
+        return MediaError(f"{self.path.name} could not be written: {what}. {tail}".strip())
+
+    def _remove_partial(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

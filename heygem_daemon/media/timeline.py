@@ -1,0 +1,197 @@
+"""Which source frame goes into which output frame.
+
+The output lasts as long as the audio (ARCHITECTURE section 3).  A shorter
+video is extended (pingpong, loop or freeze); a longer one is trimmed or kept
+whole (with silence after the voice).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Iterator
+
+import numpy as np
+import structlog
+
+from ..errors import MediaError
+from .frames import FrameReader
+
+log = structlog.get_logger()
+
+#: probe's frame count may be off by a few frames; within this margin the
+#: video is treated as possibly too short and spooled for revisits
+_COUNT_SLACK_FRAMES = 8
+_COUNT_SLACK_RATIO = 0.02
+
+
+def output_frame_count(audio_duration_s: float, fps: float, source_frames: int, when_longer: str) -> int:
+    """Frames in the output: the audio's length, or the whole video when kept."""
+    frames = max(1, round(audio_duration_s * fps))
+    if when_longer == "keep":
+        return max(frames, source_frames)
+    return frames
+
+
+def source_index(out_index: int, source_frames: int, when_shorter: str) -> int:
+    """The source frame shown at output frame ``out_index``.
+
+    pingpong: 0,1,..,n-1,n-2,..,1,0,1,.. (no frame repeated at the turns);
+    loop: i mod n; freeze: the last frame once the video has run out.
+    """
+    n = source_frames
+    if n <= 0:
+        raise ValueError("a video needs at least one frame")
+    if out_index < n or n == 1:
+        return min(out_index, n - 1)
+    if when_shorter == "loop":
+        return out_index % n
+    if when_shorter == "freeze":
+        return n - 1
+    if when_shorter == "pingpong":
+        phase = out_index % (2 * (n - 1))
+        return phase if phase < n else 2 * (n - 1) - phase
+    raise ValueError(f"unknown when_video_shorter policy {when_shorter!r}")
+
+
+class FrameSource:
+    """Frames in output order: yields (out_index, src_index, frame) for ``n_out`` frames.
+
+    The first pass streams from a FrameReader.  When the plan revisits frames
+    (pingpong, loop) they are spooled to a raw file in ``spool_dir`` during that
+    pass and read back one at a time, so memory does not grow with the video's
+    length; freeze keeps only the last frame.  The true frame count is the
+    number decoded (probe's estimate may be off by a few).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        size: tuple[int, int],
+        n_out: int,
+        source_frames: int,
+        when_shorter: str,
+        spool_dir: Path,
+        *,
+        fps_text: str | None = None,
+    ) -> None:
+        source_index(0, 1, when_shorter)  # rejects an unknown policy now, not mid-video
+        self.path = Path(path)
+        self.size = size
+        self.n_out = n_out
+        self.when_shorter = when_shorter
+        #: real number of source frames, known once the reader has ended
+        self.decoded_frames: int | None = None
+        self._frame_shape = (size[1], size[0], 3)
+        self._frame_bytes = size[0] * size[1] * 3
+        self._next_out = 0
+        self._last: np.ndarray | None = None
+        self._spool_path: Path | None = None
+        self._spool_fd: int | None = None
+        self._reader: FrameReader | None = FrameReader(path, size, fps_text=fps_text)
+        if when_shorter != "freeze" and n_out > _spool_threshold(source_frames):
+            self._open_spool(Path(spool_dir))
+
+    def _open_spool(self, spool_dir: Path) -> None:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        self._spool_path = spool_dir / f"frames-{os.getpid()}-{id(self):x}.bgr"
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        self._spool_fd = os.open(self._spool_path, flags, 0o600)
+
+    # -- iteration ---------------------------------------------------------------
+    def __iter__(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        while (item := self.next()) is not None:
+            yield item
+
+    def next(self) -> tuple[int, int, np.ndarray] | None:
+        """The next (out_index, src_index, frame), or None after ``n_out`` frames."""
+        if self._next_out >= self.n_out:
+            self._close_reader()
+            return None
+        out = self._next_out
+        frame = self._first_pass(out) if self.decoded_frames is None else None
+        if frame is not None:
+            src = out
+        else:
+            src, frame = self._revisit(out)
+        self._next_out += 1
+        return out, src, frame
+
+    def next_batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Up to ``n`` items as (out_indices, src_indices, frames (k, H, W, 3)); k=0 at the end."""
+        items = []
+        while len(items) < n and (item := self.next()) is not None:
+            items.append(item)
+        frames = np.empty((len(items), *self._frame_shape), dtype=np.uint8)
+        for slot, (_, _, frame) in enumerate(items):
+            frames[slot] = frame
+        outs = np.array([item[0] for item in items], dtype=np.int64)
+        srcs = np.array([item[1] for item in items], dtype=np.int64)
+        return outs, srcs, frames
+
+    def _first_pass(self, out: int) -> np.ndarray | None:
+        assert self._reader is not None
+        frame = self._reader.read()
+        if frame is None:
+            self.decoded_frames = self._reader.frames_read
+            self._close_reader()
+            if self.decoded_frames == 0:
+                raise MediaError(f"{self.path.name} has no video frames that could be decoded.")
+            return None
+        if self._spool_fd is not None:
+            if os.pwrite(self._spool_fd, frame.data, out * self._frame_bytes) != self._frame_bytes:
+                raise MediaError(f"{self.path.name}: could not spool frames to disk (disk full?).")
+        else:
+            # the caller may edit the frame in place; a frozen ending needs the original
+            self._last = frame.copy()
+        return frame
+
+    def _revisit(self, out: int) -> tuple[int, np.ndarray]:
+        n = self.decoded_frames
+        assert n is not None
+        src = source_index(out, n, self.when_shorter)
+        if self._spool_fd is None:
+            assert self._last is not None
+            if src != n - 1:
+                # probe promised more frames than the file holds and nothing
+                # was spooled: hold the last frame rather than fail the video
+                log.warning("video_shorter_than_probed", file=self.path.name, frames=n, policy=self.when_shorter)
+                self.when_shorter = "freeze"
+            return n - 1, self._last.copy()
+        frame = np.empty(self._frame_shape, dtype=np.uint8)
+        got = os.preadv(self._spool_fd, [frame.data], src * self._frame_bytes)
+        if got != self._frame_bytes:
+            raise MediaError(f"{self.path.name}: the frame spool on disk was cut short.")
+        return src, frame
+
+    # -- lifetime ----------------------------------------------------------------
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def close(self) -> None:
+        """Stop decoding and delete the spool file."""
+        self._close_reader()
+        if self._spool_fd is not None:
+            os.close(self._spool_fd)
+            self._spool_fd = None
+        if self._spool_path is not None:
+            self._spool_path.unlink(missing_ok=True)
+            self._spool_path = None
+        self._last = None
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def _spool_threshold(source_frames: int) -> int:
+    """Output lengths above this may revisit frames, given probe's count error."""
+    slack = max(_COUNT_SLACK_FRAMES, round(source_frames * _COUNT_SLACK_RATIO))
+    return max(0, source_frames - slack)

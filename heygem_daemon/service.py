@@ -1,0 +1,251 @@
+"""The daemon: wiring, the main loop, signals and systemd notifications.
+
+Signal handlers only set flags; the loop acts (STYLE lesson 4).  The first
+SIGTERM/SIGINT stops taking jobs and lets the current video finish until
+``stop_timeout_s``, after which it is checkpointed (left claimed, resumed on the
+next start); a second signal stops at once.  ``iteration(now)`` is one pass of
+the loop, callable from tests.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .engines.base import EngineConfig
+from .engines.registry import EngineRegistry
+from .errors import OutboxUnavailableError, StopRequested
+from .intake.claim import Claim, Claimer
+from .intake.watcher import InboxWatcher
+from .jobs.runner import JobRunner
+from .jobs.scheduler import Scheduler
+from .logging import get_logger
+from .sdnotify import Notifier
+from .settings import Settings
+from .status import JobStatus, StatusBoard
+
+log = get_logger()
+
+
+@dataclass
+class StopFlags:
+    """Set by signal handlers, read by the loop and by the running job."""
+
+    clock: Callable[[], float] = time.monotonic
+    requested_at: float | None = None
+    forced: bool = False
+    grace_s: float = 60.0
+
+    def request(self) -> None:
+        if self.requested_at is None:
+            self.requested_at = self.clock()
+        else:
+            self.forced = True
+
+    @property
+    def stopping(self) -> bool:
+        return self.requested_at is not None
+
+    def check(self) -> None:
+        """Called between batches: raise when the current work must be checkpointed now."""
+        if self.forced or (self.requested_at is not None and self.clock() - self.requested_at > self.grace_s):
+            raise StopRequested()
+
+
+@dataclass
+class _Running:
+    claim: Claim
+    thread: threading.Thread
+    outcome: list = field(default_factory=list)
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        handle_signals: bool = True,
+        extra_engines: dict[str, str] | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stop = StopFlags(grace_s=settings.stop_timeout_s)
+        self._handle_signals = handle_signals
+        self.notifier = notifier or Notifier.from_environ()
+        self.claimer = Claimer(settings.inbox)
+        self.watcher = InboxWatcher(
+            settings.inbox,
+            settle_seconds=settings.settle_seconds,
+            incomplete_timeout_s=settings.incomplete_timeout_s,
+            use_inotify=settings.polling == "auto",
+            max_toml_bytes=settings.limits.max_job_toml_bytes,
+        )
+        self.scheduler = Scheduler(settings.inbox, settings.state_path, max_toml_bytes=settings.limits.max_job_toml_bytes)
+        self.board = StatusBoard(settings.outbox, settings.state_path, self.claimer.host)
+        engine_config = EngineConfig(
+            device=settings.device,
+            models={"wav2lip": settings.models.wav2lip, "phonemes": settings.models.phonemes},
+            cache_dir=settings.cache_path,
+        )
+        self.engines = EngineRegistry(engine_config, {**settings.engines, **(extra_engines or {})})
+        self.runner = JobRunner(settings, self.engines, self.board, self.stop.check, self.claimer.host)
+        self._running: _Running | None = None
+        self._deferred: dict[str, float] = {}  # claim name → retry time
+        self._last_heartbeat = 0.0
+        self.published: list[Path | None] = []
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        for folder in (self.settings.inbox, self.settings.outbox, self.settings.staging_path):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.claimer.ensure_dirs()
+        self.settings.state_path.mkdir(parents=True, exist_ok=True)
+        self.watcher.start()
+        if self._handle_signals:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        log.info("daemon_started", inbox=str(self.settings.inbox), outbox=str(self.settings.outbox),
+                 host=self.claimer.host, engine=self.settings.default_engine, device=self.settings.device)
+        self.notifier.ready("watching " + str(self.settings.inbox))
+
+    def run(self, until: Callable[["Daemon"], bool] | None = None) -> int:
+        self.start()
+        try:
+            while not self._should_exit(until):
+                self.iteration(time.time())
+                self._sleep()
+        finally:
+            self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        self.notifier.stopping("stopping")
+        if self._running is not None:
+            self.stop.request()
+            self._running.thread.join()
+            self._collect()
+        self.watcher.stop()
+        self.board.write()
+        log.info("daemon_stopped")
+
+    def _should_exit(self, until) -> bool:
+        if self.stop.stopping:
+            return self._running is None or not self._running.thread.is_alive()
+        return until is not None and until(self)
+
+    def _on_signal(self, signum: int, frame) -> None:
+        self.stop.request()
+        self.watcher.wake.set()
+
+    def _sleep(self) -> None:
+        interval = self.settings.poll_interval
+        watchdog = self.notifier.watchdog_interval()
+        if watchdog:
+            interval = min(interval, watchdog)
+        if self._running is not None:
+            interval = min(interval, 0.5)
+        self.watcher.wake.wait(interval)
+        self.watcher.wake.clear()
+
+    # -- one pass -------------------------------------------------------------------------------
+    def iteration(self, now: float) -> None:
+        scan = self.watcher.scan(now)
+        self.scheduler.update(scan.ready)
+        self.scheduler.prune({j.name for j in scan.ready} | set(scan.waiting))
+        self._collect()
+        self._heartbeat(now)
+        if self._running is None and not self.stop.stopping:
+            self._start_next(now)
+        queued = [JobStatus(j.name, "queued", f"priority {j.priority}") for j in self.scheduler.ordered()]
+        self.board.set_inbox(scan.waiting, queued, scan.problem)
+        self.board.write()
+        self.notifier.watchdog()
+        self.notifier.status(self._status_line(len(queued), len(scan.waiting)))
+
+    def _status_line(self, queued: int, waiting: int) -> str:
+        running = f"running {self._running.claim.job}" if self._running else "idle"
+        return f"{running}; {queued} queued; {waiting} arriving"
+
+    def _heartbeat(self, now: float) -> None:
+        if self._running is not None and now - self._last_heartbeat >= self.settings.heartbeat_seconds:
+            self._running.claim.heartbeat()
+            self._last_heartbeat = now
+
+    def _start_next(self, now: float) -> None:
+        claim = self._next_claim(now)
+        if claim is not None:
+            self._launch(claim)
+
+    def _next_claim(self, now: float) -> Claim | None:
+        for claim in self.claimer.existing():
+            if claim.host == self.claimer.host and claim.pid == self.claimer.pid:
+                if self._deferred.get(claim.name, 0.0) <= now:
+                    return claim
+        for old in self.claimer.adoptable(self.settings.lease_seconds, now):
+            adopted = self.claimer.adopt(old)
+            if adopted is not None:
+                return adopted
+        for job in self.scheduler.ordered():
+            claim = self.claimer.claim(job.name, priority=job.priority, first_seen=job.arrived)
+            self.scheduler.taken(job.name)
+            self.watcher.forget(job.name)
+            if claim is not None:
+                return claim
+        return None
+
+    def _launch(self, claim: Claim) -> None:
+        running = _Running(claim, threading.Thread(target=lambda: None))
+        running.thread = threading.Thread(target=self._run_job, args=(running,), name=f"job-{claim.job}", daemon=True)
+        self._running = running
+        self._last_heartbeat = 0.0
+        self._deferred.pop(claim.name, None)
+        running.thread.start()
+
+    def _run_job(self, running: _Running) -> None:
+        try:
+            running.outcome.append(("published", self.runner.run(running.claim)))
+        except StopRequested:
+            running.outcome.append(("stopped", None))
+        except OutboxUnavailableError as exc:
+            running.outcome.append(("retry", exc))
+        except Exception as exc:  # noqa: BLE001 -- a bug fails this job, not the daemon
+            log.exception("job_crashed", job=running.claim.job)
+            try:
+                running.outcome.append(("published", self.runner.fail(running.claim, f"Internal error: {exc}")))
+            except Exception as again:  # noqa: BLE001 -- e.g. outbox gone: keep the claim, retry later
+                running.outcome.append(("retry", again))
+
+    def _collect(self) -> None:
+        running = self._running
+        if running is None or running.thread.is_alive():
+            return
+        self._running = None
+        kind, value = running.outcome[0] if running.outcome else ("retry", None)
+        job = running.claim.job
+        if kind == "published":
+            self.published.append(value)
+            outbox_name = value.name if value is not None else None
+            self.board.finished(job, self._final_state(value), "published" if value else "already published", outbox_name)
+        elif kind == "stopped":
+            log.info("job_checkpointed", job=job)
+            self.board.stopped(job)
+        else:
+            retry_at = time.time() + self.settings.retry_seconds
+            self._deferred[running.claim.name] = retry_at
+            log.warning("job_will_retry", job=job, error=str(value), in_s=self.settings.retry_seconds)
+            self.board.running_update(job, f"waiting to retry: {value}")
+
+    @staticmethod
+    def _final_state(path: Path | None) -> str:
+        if path is None:
+            return "done"
+        try:
+            import json
+
+            return json.loads((path / "report.json").read_text(encoding="utf-8"))["status"]
+        except (OSError, ValueError, KeyError):
+            return "done"

@@ -1,0 +1,182 @@
+"""Settings: one object built at start-up and passed down.
+
+Sources, strongest first: explicit arguments (the CLI's flags), ``HEYGEM_*``
+environment variables (nested keys with ``__``, e.g.
+``HEYGEM_LIMITS__MAX_DURATION_S``), the TOML file (``--config`` or
+``/etc/heygem/daemon.toml``), then the defaults below.  Only this module reads
+the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_PATH = Path("/etc/heygem/daemon.toml")
+
+ShorterPolicy = Literal["pingpong", "loop", "freeze"]
+LongerPolicy = Literal["trim", "keep"]
+
+
+class OutputSettings(BaseModel):
+    """Defaults for the ``[output]`` table of job.toml."""
+
+    model_config = {"extra": "forbid"}
+
+    max_height: int = Field(1080, ge=16, le=8640)
+    crf: int = Field(20, ge=0, le=51)
+    preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+    ] = "veryfast"
+    when_video_shorter: ShorterPolicy = "pingpong"
+    when_video_longer: LongerPolicy = "trim"
+
+
+class LimitSettings(BaseModel):
+    """Inputs over these limits are validation errors, never an out-of-memory."""
+
+    model_config = {"extra": "forbid"}
+
+    max_file_bytes: int = Field(8 * 1024**3, ge=1)
+    max_duration_s: float = Field(2 * 3600.0, gt=0)
+    max_width: int = Field(7680, ge=16)
+    max_height: int = Field(4320, ge=16)
+    max_pixels: int = Field(7680 * 4320, ge=256)
+    max_fps: float = Field(120.0, gt=0)
+    max_streams: int = Field(16, ge=1)
+    max_files_per_job: int = Field(500, ge=1)
+    max_pairs_per_job: int = Field(1000, ge=1)
+    max_job_toml_bytes: int = Field(256 * 1024, ge=64)
+    probe_timeout_s: float = Field(30.0, gt=0)
+
+
+class ModelSettings(BaseModel):
+    """Local model paths. Nothing is ever downloaded."""
+
+    model_config = {"extra": "forbid"}
+
+    wav2lip: Path | None = None
+    phonemes: Path | None = None
+
+
+class Settings(BaseSettings):
+    """Everything the daemon can be told, with the defaults an admin gets."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEYGEM_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        toml_file=None,
+    )
+
+    inbox: Path = Path("inbox")
+    outbox: Path = Path("outbox")
+    #: state that is not on the share (scheduler journal, host id)
+    state_dir: Path | None = None
+    #: face-track and audio-feature caches
+    cache_dir: Path | None = None
+
+    settle_seconds: float = Field(10.0, ge=0)
+    poll_interval: float = Field(5.0, gt=0)
+    #: "auto": inotify plus scans; "always": scans only (inotify off);
+    #: both always scan, since inotify never fires for writes by other NFS/SMB hosts.
+    polling: Literal["auto", "always"] = "auto"
+    lease_seconds: float = Field(120.0, ge=5)
+    heartbeat_seconds: float = Field(15.0, gt=0)
+    retry_seconds: float = Field(30.0, gt=0)
+    #: a job.toml naming a file that never arrives is failed (with a clear
+    #: error) after the folder has been quiet this long
+    incomplete_timeout_s: float = Field(900.0, ge=0)
+
+    default_engine: str = "builtin"
+    #: extra engines, name → "module:factory" (plugins; the tests add one)
+    engines: dict[str, str] = Field(default_factory=dict)
+    #: a job that crashed the daemon this many times is failed instead of retried
+    max_attempts: int = Field(5, ge=1)
+    device: str = "auto"
+    workers: int = Field(1, ge=1, le=64)
+    keep_sources: bool = True
+    stop_timeout_s: float = Field(60.0, gt=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    output: OutputSettings = OutputSettings()
+    limits: LimitSettings = LimitSettings()
+    models: ModelSettings = ModelSettings()
+
+    @field_validator("device")
+    @classmethod
+    def _device_shape(cls, value: str) -> str:
+        if value in ("auto", "cpu") or (value.startswith("cuda") and _cuda_index_ok(value)):
+            return value
+        raise ValueError("device must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    # -- derived paths -------------------------------------------------------------
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir or self.inbox / ".heygem" / "state"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir or self.inbox / ".heygem" / "cache"
+
+    @property
+    def claimed_path(self) -> Path:
+        return self.inbox / ".heygem" / "claimed"
+
+    @property
+    def staging_path(self) -> Path:
+        return self.outbox / ".staging"
+
+
+def _cuda_index_ok(value: str) -> bool:
+    if value == "cuda":
+        return True
+    _, _, index = value.partition(":")
+    return index.isdigit()
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once at start-up.
+
+    ``config`` names the TOML file; without it ``HEYGEM_CONFIG`` or
+    ``/etc/heygem/daemon.toml`` is used when present.  ``overrides`` (CLI flags)
+    beat everything; ``None`` values are dropped so unset flags don't mask env.
+    """
+    path = config or _env_config_path()
+    if path is None and DEFAULT_CONFIG_PATH.is_file():
+        path = DEFAULT_CONFIG_PATH
+    if path is not None and not Path(path).is_file():
+        from .errors import HeygemError
+
+        raise HeygemError(f"Config file {path} does not exist.", hint="Pass --config with a readable TOML file.")
+    given = {k: v for k, v in overrides.items() if v is not None}
+
+    class _FromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    return _FromFile(**given)
+
+
+def _env_config_path() -> Path | None:
+    value = os.environ.get("HEYGEM_CONFIG")
+    return Path(value) if value else None

@@ -1,0 +1,12 @@
+"""Speech analysis: audio → mouth parameters per instant (opening, width, rounding).
+
+Without a transcript everything comes from the sound itself (loudness within
+voiced segments, spectral shape), so any language animates; with a transcript
+pocketsphinx's forced alignment adds English viseme shapes.
+"""
+
+from .curve import MouthCurve
+from .loudness import loudness_curve
+from .mouth import mouth_curve
+
+__all__ = ["MouthCurve", "loudness_curve", "mouth_curve"]

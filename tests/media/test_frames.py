@@ -1,0 +1,188 @@
+"""FrameReader and FrameWriter: decoding and encoding through owned ffmpeg pipes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from heygem_daemon.errors import MediaError
+from heygem_daemon.media import FrameReader, FrameWriter, VideoInfo, output_size, probe
+from heygem_daemon.settings import LimitSettings
+
+
+def _info(width: int, height: int) -> VideoInfo:
+    return VideoInfo(width, height, 25.0, "25/1", 25, 1.0, 0, "h264", "yuv420p")
+
+
+@pytest.mark.parametrize(
+    ("source", "max_height", "expected"),
+    [
+        ((700, 700), 1080, (700, 700)),
+        ((1920, 1080), 720, (1280, 720)),
+        ((1080, 1920), 1080, (606, 1080)),
+        ((701, 525), 1080, (700, 524)),
+        ((640, 360), 2160, (640, 360)),
+    ],
+)
+def test_output_size(source: tuple[int, int], max_height: int, expected: tuple[int, int]) -> None:
+    """Downscale to max_height, never upscale, keep the aspect, both sides even."""
+    assert expected == output_size(_info(*source), max_height)
+
+
+def _writer(path: Path, size: tuple[int, int], duration_s: float, audio: Path | None, pad: bool = False) -> FrameWriter:
+    return FrameWriter(
+        path, size, "25/1", audio_path=audio, duration_s=duration_s, crf=20, preset="ultrafast", pad_audio=pad
+    )
+
+
+def test_reader_yields_every_frame_once(make_video) -> None:
+    """A 1 s 25 fps clip gives exactly 25 BGR frames of the requested size."""
+    with FrameReader(make_video(), (80, 60)) as reader:
+        frames = list(reader)
+    assert 25 == len(frames)
+    assert [(60, 80, 3)] * 25 == [f.shape for f in frames]
+    assert {np.dtype(np.uint8)} == {f.dtype for f in frames}
+
+
+def test_read_batch_shrinks_at_the_end(make_video) -> None:
+    """read_batch returns full batches, then the rest, then an empty batch."""
+    with FrameReader(make_video(), (32, 24)) as reader:
+        sizes = [len(reader.read_batch(10)) for _ in range(4)]
+        assert (0, 24, 32, 3) == reader.read_batch(10).shape
+    assert [10, 10, 5, 0] == sizes
+
+
+def test_reader_applies_rotation(make_video, run_ffmpeg, tmp_path: Path, limits: LimitSettings) -> None:
+    """Frames of a rotated clip come out as displayed: turned by probe's (counter-clockwise) rotation."""
+    stored = make_video("stored.mp4", size="160x120")
+    rotated = tmp_path / "rotated.mp4"
+    run_ffmpeg("-i", str(stored), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated))
+    video = probe(rotated, limits).video
+    assert video is not None and (120, 160) == (video.width, video.height)
+    with FrameReader(stored, (160, 120)) as reader:
+        picture = reader.read().astype(int)
+    with FrameReader(rotated, (120, 160)) as reader:
+        shown = reader.read().astype(int)
+    turned = np.rot90(picture, k=video.rotation // 90)
+    assert np.abs(turned - shown).mean() < 3
+    assert np.abs(np.rot90(turned, k=2) - shown).mean() > 30
+
+
+def test_reader_closed_early_leaves_no_process(media_dir: Path) -> None:
+    """Closing a reader after one frame ends its ffmpeg child and stderr thread."""
+    reader = FrameReader(media_dir / "face_1.mp4", (700, 700))
+    pid = reader._proc.proc.pid
+    assert reader.read() is not None
+    reader.close()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_reader_on_corrupt_file(tmp_path: Path) -> None:
+    """A file ffmpeg cannot open is a MediaError carrying ffmpeg's reason."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))
+    with FrameReader(junk, (64, 64)) as reader, pytest.raises(MediaError, match="junk.mp4 could not be decoded: .+"):
+        reader.read()
+
+
+def test_reader_on_truncated_faststart_file(media_dir: Path, run_ffmpeg, tmp_path: Path) -> None:
+    """An MP4 cut short (index at the front, data missing) is a MediaError, not a short video."""
+    whole = tmp_path / "whole.mp4"
+    run_ffmpeg("-i", str(media_dir / "face_1.mp4"), "-c", "copy", "-movflags", "+faststart", str(whole))
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with FrameReader(cut, (64, 64)) as reader, pytest.raises(MediaError, match="incomplete"):
+        list(reader)
+
+
+def test_odd_sized_input_encodes_to_even_output(run_ffmpeg, tmp_path: Path, limits: LimitSettings) -> None:
+    """A 701x525 video is read at 700x524 and encodes to a valid H.264 file of that size."""
+    odd = tmp_path / "odd.mkv"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=701x525:r=25:d=0.4", "-c:v", "ffv1", str(odd))
+    info = probe(odd, limits)
+    assert info.video is not None
+    size = output_size(info.video, 1080)
+    out = tmp_path / "out.mp4"
+    with FrameReader(odd, size) as reader, _writer(out, size, 0.4, None) as writer:
+        for frame in reader:
+            writer.write(frame)
+    written = probe(out, limits)
+    assert written.video is not None
+    assert ((700, 524), "h264", 10) == ((written.video.width, written.video.height), written.video.codec, written.video.frame_count)
+
+
+def _atom_order(data: bytes) -> list[bytes]:
+    """Top-level MP4 box types in file order."""
+    order, pos = [], 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if size == 1:
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+        order.append(kind)
+        if size < 8:
+            break
+        pos += size
+    return order
+
+
+def test_writer_output_is_h264_aac_faststart_with_padded_audio(make_video, make_tone, tmp_path: Path, limits: LimitSettings) -> None:
+    """2 s of frames with a 1 s tone and pad_audio: H.264 high + AAC 48 kHz, 2 s long, moov before mdat."""
+    out = tmp_path / "out.mp4"
+    with FrameReader(make_video(seconds=1.0), (160, 120)) as reader:
+        frames = reader.read_batch(25)
+    with _writer(out, (160, 120), 2.0, make_tone(seconds=1.0), pad=True) as writer:
+        writer.write(frames)
+        writer.write(frames)
+    info = probe(out, limits)
+    assert info.video is not None and info.audio is not None
+    assert ("h264", "aac", 48000) == (info.video.codec, info.audio.codec, info.audio.sample_rate)
+    assert info.video.duration_s == pytest.approx(2.0, abs=1 / 25)
+    assert info.audio.duration_s == pytest.approx(2.0, abs=1 / 25)
+    atoms = _atom_order(out.read_bytes())
+    assert atoms.index(b"moov") < atoms.index(b"mdat")
+
+
+def test_writer_cuts_to_duration(make_video, make_tone, tmp_path: Path, limits: LimitSettings) -> None:
+    """Frames and audio beyond duration_s are dropped; the output lasts duration_s within a frame."""
+    out = tmp_path / "out.mp4"
+    with FrameReader(make_video(seconds=1.0), (160, 120)) as reader:
+        frames = reader.read_batch(25)
+    with _writer(out, (160, 120), 0.6, make_tone(seconds=3.0)) as writer:
+        writer.write(frames)
+    info = probe(out, limits)
+    assert info.video is not None and info.audio is not None
+    assert 15 == info.video.frame_count
+    assert info.duration_s == pytest.approx(0.6, abs=1 / 25)
+    assert info.audio.duration_s == pytest.approx(0.6, abs=1 / 25)
+
+
+def test_writer_removes_partial_file_on_exception(tmp_path: Path) -> None:
+    """An exception inside the with block kills the encoder and removes the file."""
+    out = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError), _writer(out, (64, 48), 1.0, None) as writer:
+        writer.write(np.zeros((5, 48, 64, 3), np.uint8))
+        raise RuntimeError("engine failed")
+    assert not out.exists()
+
+
+def test_writer_with_unreadable_audio_fails_cleanly(tmp_path: Path) -> None:
+    """A broken audio input is a MediaError from the writer and leaves no file."""
+    junk = tmp_path / "voice.wav"
+    junk.write_bytes(b"not audio at all" * 100)
+    out = tmp_path / "out.mp4"
+    frames = np.zeros((25, 48, 64, 3), np.uint8)
+    with pytest.raises(MediaError, match="out.mp4 could not be written"):
+        with _writer(out, (64, 48), 1.0, junk) as writer:
+            for _ in range(40):  # ffmpeg may end before or after the first writes
+                writer.write(frames)
+    assert not out.exists()
+
+
+def test_writer_rejects_wrong_frame_shape(tmp_path: Path) -> None:
+    """Frames of another size are refused before they reach ffmpeg."""
+    with _writer(tmp_path / "out.mp4", (64, 48), 1.0, None) as writer, pytest.raises(ValueError):
+        writer.write(np.zeros((48, 60, 3), np.uint8))

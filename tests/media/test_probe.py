@@ -1,0 +1,111 @@
+"""probe(): what is in a file, and refusing what is not a plain video/audio file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from heygem_daemon.errors import LimitExceededError, MediaError
+from heygem_daemon.media import probe
+from heygem_daemon.settings import LimitSettings
+
+
+def test_face_1_facts(media_dir: Path, limits: LimitSettings) -> None:
+    """face_1.mp4 reads as 700x700 at 30 fps, about 6.1 s, with an AAC track."""
+    info = probe(media_dir / "face_1.mp4", limits)
+    assert info.video is not None and info.audio is not None
+    assert (700, 700) == (info.video.width, info.video.height)
+    assert "30/1" == info.video.fps_text
+    assert 30.0 == info.video.fps
+    assert info.duration_s == pytest.approx(6.1, abs=0.1)
+    assert info.video.frame_count == pytest.approx(183, abs=2)
+    assert ("h264", "aac") == (info.video.codec, info.audio.codec)
+    assert 2 == info.stream_count
+
+
+def test_audio_only_file(media_dir: Path, limits: LimitSettings) -> None:
+    """A WAV has audio facts and no video."""
+    info = probe(media_dir / "audio_1.wav", limits)
+    assert info.video is None
+    assert info.audio is not None
+    assert (44100, 2) == (info.audio.sample_rate, info.audio.channels)
+    assert info.audio.duration_s == pytest.approx(5.0, abs=0.05)
+
+
+def test_constant_rate_frame_count_from_container(make_video, limits: LimitSettings) -> None:
+    """A 1 s 25 fps clip has 25 frames and is not variable-rate."""
+    info = probe(make_video(rate=25, seconds=1.0), limits)
+    assert info.video is not None
+    assert (25, "25/1", False) == (info.video.frame_count, info.video.fps_text, info.video.variable_rate)
+
+
+def test_rotated_clip_reports_displayed_size(make_video, run_ffmpeg, tmp_path: Path, limits: LimitSettings) -> None:
+    """A 320x240 clip tagged rotate=90 reads as 240x320 (the way players show it)."""
+    stored = make_video("stored.mp4", size="320x240")
+    rotated = tmp_path / "rotated.mp4"
+    run_ffmpeg("-i", str(stored), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated))
+    info = probe(rotated, limits)
+    assert info.video is not None
+    assert (240, 320) == (info.video.width, info.video.height)
+    assert info.video.rotation in (90, 270)
+
+
+def test_zero_byte_file(tmp_path: Path, limits: LimitSettings) -> None:
+    """An empty file is a MediaError that says so."""
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(MediaError, match="empty"):
+        probe(empty, limits)
+
+
+def test_garbage_file(tmp_path: Path, limits: LimitSettings) -> None:
+    """Random bytes named .mp4 are a MediaError naming the file."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(MediaError, match="junk.mp4 could not be read as a video/audio file"):
+        probe(junk, limits)
+
+
+def test_truncated_file(media_dir: Path, tmp_path: Path, limits: LimitSettings) -> None:
+    """The first half of an MP4 whose index sits at the end is a MediaError."""
+    data = (media_dir / "face_1.mp4").read_bytes()
+    half = tmp_path / "half.mp4"
+    half.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError):
+        probe(half, limits)
+
+
+def test_missing_file(tmp_path: Path, limits: LimitSettings) -> None:
+    """A path that does not exist is a MediaError, not an OSError."""
+    with pytest.raises(MediaError):
+        probe(tmp_path / "nope.mp4", limits)
+
+
+def test_file_name_that_looks_like_an_option_or_url(media_dir: Path, tmp_path: Path, limits: LimitSettings) -> None:
+    """Names such as '-y' or 'http:x.mp4' are read as plain files."""
+    data = (media_dir / "face_1.mp4").read_bytes()
+    for name in ("-y", "http:x.mp4"):
+        odd = tmp_path / name
+        odd.write_bytes(data)
+        assert probe(odd, limits).video is not None
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("max_duration_s", 1.0),
+        ("max_width", 640),
+        ("max_height", 640),
+        ("max_pixels", 100_000),
+        ("max_fps", 24.0),
+        ("max_streams", 1),
+    ],
+)
+def test_limits_name_the_setting(media_dir: Path, setting: str, value: float) -> None:
+    """A file over a limit raises LimitExceededError naming the setting to raise."""
+    limits = LimitSettings(**{setting: value})
+    with pytest.raises(LimitExceededError) as caught:
+        probe(media_dir / "face_1.mp4", limits)
+    assert f"limits.{setting}" == caught.value.key
+    assert f"limits.{setting}" in str(caught.value)
