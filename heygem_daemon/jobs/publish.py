@@ -106,8 +106,11 @@ class Staging:
         return self.path / name
 
     def partial_path(self, name: str) -> Path:
-        """Where an output is written while being made (hidden, still .mp4 for ffmpeg)."""
-        return self.path / f".partial-{name}"
+        """Where an output is written while being made (hidden, still .mp4 for ffmpeg).
+
+        The pid keeps an orphaned ffmpeg of a killed daemon, still finishing its
+        file, from writing into the file the restarted daemon writes."""
+        return self.path / f".partial-{os.getpid()}-{name}"
 
     def commit_output(self, name: str) -> Path:
         """Make a finished output durable under its final name in staging."""

@@ -89,9 +89,14 @@ class FrameSource:
         self._last: np.ndarray | None = None
         self._spool_path: Path | None = None
         self._spool_fd: int | None = None
-        self._reader: FrameReader | None = FrameReader(path, size, fps_text=fps_text)
+        self._reader: FrameReader | None = None
         if when_shorter != "freeze" and n_out > _spool_threshold(source_frames):
             self._open_spool(Path(spool_dir))
+        try:
+            self._reader = FrameReader(path, size, fps_text=fps_text)
+        except BaseException:
+            self.close()
+            raise
 
     def _open_spool(self, spool_dir: Path) -> None:
         spool_dir.mkdir(parents=True, exist_ok=True)
@@ -131,7 +136,8 @@ class FrameSource:
         return outs, srcs, frames
 
     def _first_pass(self, out: int) -> np.ndarray | None:
-        assert self._reader is not None
+        if self._reader is None:
+            raise MediaError(f"{self.path.name}: frames were asked for after the source was closed.")
         frame = self._reader.read()
         if frame is None:
             self.decoded_frames = self._reader.frames_read

@@ -109,3 +109,9 @@ def test_limits_name_the_setting(media_dir: Path, setting: str, value: float) ->
         probe(media_dir / "face_1.mp4", limits)
     assert f"limits.{setting}" == caught.value.key
     assert f"limits.{setting}" in str(caught.value)
+
+
+def test_probe_timeout_is_a_media_error(media_dir: Path) -> None:
+    """ffprobe running past limits.probe_timeout_s is killed and reported as unreadable."""
+    with pytest.raises(MediaError, match="took longer than"):
+        probe(media_dir / "face_1.mp4", LimitSettings(probe_timeout_s=0.001))

@@ -1,0 +1,89 @@
+"""The built-in engine: re-animates the filmed mouth from the new speech, no weights.
+
+``prepare`` turns the audio into a mouth curve (opening, width, rounding
+every 10 ms; from loudness, or transcript visemes when given).  ``render``
+measures how open the filmed mouth is in each frame, and warps the lower lip,
+jaw and chin by the difference to the target (closing the mouth where the new
+audio is silent, opening it where it is loud), painting a mouth interior
+where it opens wider than filmed.  Only the lower face changes.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import structlog
+import torch
+
+from ..errors import EngineError
+from ..speech import MouthCurve, mouth_curve
+from .base import AudioClip, AudioFeatures, EngineConfig, Face
+from .builtin_geometry import plan_warp
+from .builtin_warp import warp_batch
+
+log = structlog.get_logger()
+
+#: landmark count of the face tracker this engine was built for
+_MESH_POINTS = 478
+
+
+def resolve_device(requested: str) -> torch.device:
+    """"auto" → first GPU when present, else CPU; an unusable explicit device is an EngineError."""
+    if requested == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(requested)
+    except RuntimeError as exc:
+        raise EngineError(f"Unknown compute device '{requested}'.", hint='Use "cpu", "cuda:0" or "auto".') from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise EngineError(
+            f"The compute device '{requested}' is not available on this machine.",
+            hint='Set the device to "cpu" or "auto".',
+        )
+    return device
+
+
+class BuiltinEngine:
+    """Landmark-driven mouth warp; implements :class:`heygem_daemon.engines.base.Engine`."""
+
+    name = "builtin"
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._device = resolve_device(config.device)
+        self.device = str(self._device)
+        self.batch_size = config.batch_size
+
+    def prepare(self, audio: AudioClip, *, transcript: str | None = None) -> AudioFeatures:
+        """Mouth curve for one audio; ``source`` says whether the transcript was used."""
+        curve = mouth_curve(audio.samples, audio.sample_rate, transcript=transcript)
+        voiced = float(curve.voiced.mean()) if len(curve.voiced) else 0.0
+        return AudioFeatures(
+            data=curve,
+            duration_s=audio.duration_s,
+            source=curve.source,
+            details={"rate_hz": curve.rate_hz, "voiced_share": round(voiced, 3)},
+        )
+
+    def render(
+        self,
+        frames: np.ndarray,
+        faces: Sequence[Face | None],
+        features: AudioFeatures,
+        frame_indices: np.ndarray,
+        fps: float,
+    ) -> np.ndarray:
+        """Re-animate each frame's mouth to the audio at ``frame_indices / fps``."""
+        curve = features.data
+        if not isinstance(curve, MouthCurve):
+            raise EngineError("The built-in engine got audio features from another engine.")
+        shape = curve.at(np.asarray(frame_indices, dtype=np.float64) / float(fps))
+        plans = []
+        for b, face in enumerate(faces):
+            if face is None or face.landmarks is None or len(face.landmarks) < _MESH_POINTS:
+                continue
+            marks = np.asarray(face.landmarks, dtype=np.float64)
+            if not np.isfinite(marks).all():
+                continue
+            plans.append((b, plan_warp(marks, frames[b], shape.open[b], shape.width[b], shape.round[b])))
+        return warp_batch(frames, plans, self._device)

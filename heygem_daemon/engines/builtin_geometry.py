@@ -1,0 +1,227 @@
+"""Where to move what: one face's landmarks + target mouth shape → a warp plan.
+
+The lower face is described in a face-aligned frame: ``u`` along the eye line
+(pixels, 0 at the mouth centre), ``v`` down the face.  For every column ``u``
+seven knots lie along ``v``: nose base, upper-lip outer and inner edges,
+lower-lip inner and outer edges, chin, and a point below the chin.  Each knot
+gets a vertical displacement (the lower lip and jaw follow the target opening,
+the upper lip barely moves, the nose base and below-chin knots stay put), and
+the renderer maps every pixel piecewise-linearly between the knots.  A
+piecewise map can close a mouth exactly (two knots meet), which a smooth
+thin-plate spline cannot.
+
+Indices are mediapipe face-mesh landmarks (478 points with refinement).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EYE_OUTER = (33, 263)
+NOSE_BASE = 2
+MOUTH_CORNERS = (61, 291)
+INNER_CENTRE = (13, 14)
+UPPER_OUTER = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291)
+UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
+LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
+LOWER_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291)
+JAW = (132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361)
+#: points between outer and inner lip contours, to sample the lip colour
+LIP_BODY = ((0, 13), (37, 82), (267, 312), (17, 14), (84, 87), (314, 317))
+
+#: widest target opening (inner-lip gap) as a fraction of the outer eye-corner distance
+MAX_GAP_IOD = 0.20
+#: how much of the lower lip's displacement reaches the upper lip (inner/outer edge) and the chin
+UPPER_INNER_SHARE = -0.12
+UPPER_OUTER_SHARE = -0.05
+CHIN_SHARE = 0.8
+#: below-chin knot, as a fraction of the eye distance under the chin
+BELOW_CHIN_IOD = 0.35
+#: lip-corner distance change at width = +-1 and at full rounding
+WIDTH_GAIN = 0.10
+ROUND_GAIN = 0.12
+#: columns sampled across the lower face for the knot tables
+COLUMNS = 64
+KNOTS = 7
+
+
+@dataclass(frozen=True)
+class WarpPlan:
+    """Everything the renderer needs for one frame, in that frame's pixels."""
+
+    #: crop x0, y0, x1, y1 (ints, x1/y1 exclusive)
+    crop: tuple[int, int, int, int]
+    #: mouth centre (x, y) and unit vectors of u (along the eyes) and v (down the face)
+    origin: np.ndarray
+    axis_u: np.ndarray
+    axis_v: np.ndarray
+    #: u of the first and last table column
+    u_range: tuple[float, float]
+    #: (KNOTS, COLUMNS) knot positions along v in the source and in the output
+    src_knots: np.ndarray
+    out_knots: np.ndarray
+    #: (COLUMNS,) horizontal scale of the output about u = 0 (1 = unchanged)
+    scale_u: np.ndarray
+    #: (COLUMNS,) 0..1 how much of the output lip gap is synthesised mouth interior
+    cavity: np.ndarray
+    #: BGR 0..255 colour of the lips (cavity and teeth are derived from it)
+    lip_bgr: np.ndarray
+    #: outer eye-corner distance in pixels (sizes soft edges)
+    iod: float
+
+
+def source_gap(landmarks: np.ndarray) -> float:
+    """Inner-lip gap normalised by the eye distance: the source's own mouth opening."""
+    axis_u, axis_v, iod = _axes(landmarks)
+    top, bottom = landmarks[INNER_CENTRE[0]], landmarks[INNER_CENTRE[1]]
+    return float(max(0.0, np.dot(bottom - top, axis_v)) / iod)
+
+
+def plan_warp(
+    landmarks: np.ndarray,
+    frame: np.ndarray,
+    target_open: float,
+    width: float,
+    rounding: float,
+) -> WarpPlan:
+    """The warp that gives this face the target opening (0..1), width (-1..1), rounding (0..1)."""
+    axis_u, axis_v, iod = _axes(landmarks)
+    origin = (landmarks[MOUTH_CORNERS[0]] + landmarks[MOUTH_CORNERS[1]]) / 2.0
+    to_face = lambda idx: _to_face(landmarks[list(idx)], origin, axis_u, axis_v)  # noqa: E731
+    corners = to_face(MOUTH_CORNERS)
+    half = max(2.0, float(abs(corners[1, 0] - corners[0, 0]) / 2.0))
+    u_lo, u_hi = -2.3 * half, 2.3 * half
+    columns = np.linspace(u_lo, u_hi, COLUMNS)
+
+    src = _source_knots(columns, to_face, iod)
+    gap_now = float(np.dot(landmarks[INNER_CENTRE[1]] - landmarks[INNER_CENTRE[0]], axis_v))
+    delta = float(np.clip(target_open, 0.0, 1.0)) * MAX_GAP_IOD * iod - max(gap_now, 0.0)
+    out = _output_knots(src, columns, half, delta)
+    scale = _horizontal_scale(columns, half, width, rounding)
+    cavity = _cavity_amount(src, out, columns, half)
+    crop = _crop_box(origin, axis_u, axis_v, (u_lo, u_hi), src, out, frame.shape)
+    return WarpPlan(
+        crop=crop,
+        origin=origin.astype(np.float32),
+        axis_u=axis_u.astype(np.float32),
+        axis_v=axis_v.astype(np.float32),
+        u_range=(float(u_lo), float(u_hi)),
+        src_knots=src.astype(np.float32),
+        out_knots=out.astype(np.float32),
+        scale_u=scale.astype(np.float32),
+        cavity=cavity.astype(np.float32),
+        lip_bgr=_lip_colour(landmarks, frame),
+        iod=float(iod),
+    )
+
+
+def _axes(landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    eye_vec = landmarks[EYE_OUTER[1]] - landmarks[EYE_OUTER[0]]
+    iod = float(np.linalg.norm(eye_vec))
+    iod = max(iod, 1.0)
+    axis_u = eye_vec / iod
+    axis_v = np.array([-axis_u[1], axis_u[0]])
+    return axis_u, axis_v, iod
+
+
+def _to_face(points: np.ndarray, origin: np.ndarray, axis_u: np.ndarray, axis_v: np.ndarray) -> np.ndarray:
+    rel = points.astype(np.float64) - origin
+    return np.stack([rel @ axis_u, rel @ axis_v], axis=1)
+
+
+def _contour(columns: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """v of a landmark polyline at each column (clamped beyond its ends)."""
+    order = np.argsort(points[:, 0])
+    return np.interp(columns, points[order, 0], points[order, 1])
+
+
+def _source_knots(columns: np.ndarray, to_face, iod: float) -> np.ndarray:
+    """(KNOTS, COLUMNS) knot v's in the source, made strictly increasing down each column."""
+    nose = float(to_face((NOSE_BASE,))[0, 1])
+    upper_outer = _contour(columns, to_face(UPPER_OUTER))
+    knots = np.stack(
+        [
+            np.full_like(columns, min(nose, float(upper_outer.min()) - 2.0)),
+            upper_outer,
+            _contour(columns, to_face(UPPER_INNER)),
+            _contour(columns, to_face(LOWER_INNER)),
+            _contour(columns, to_face(LOWER_OUTER)),
+            _contour(columns, to_face(JAW)),
+            np.zeros_like(columns),
+        ]
+    )
+    knots[5] = np.maximum(knots[5], knots[4] + 0.08 * iod)
+    knots[6] = knots[5].max() + BELOW_CHIN_IOD * iod
+    return _increasing(knots, 0.25)
+
+
+def _increasing(knots: np.ndarray, step: float) -> np.ndarray:
+    """Each knot at least ``step`` px below the previous one (keeps segments invertible)."""
+    out = knots.copy()
+    for k in range(1, len(out)):
+        out[k] = np.maximum(out[k], out[k - 1] + step)
+    return out
+
+
+def _falloff(columns: np.ndarray, inner: float, outer: float) -> np.ndarray:
+    """1 inside ``inner``, cosine down to 0 at ``outer`` (|u| in pixels)."""
+    t = np.clip((np.abs(columns) - inner) / max(outer - inner, 1e-6), 0.0, 1.0)
+    return 0.5 * (1.0 + np.cos(np.pi * t))
+
+
+def _output_knots(src: np.ndarray, columns: np.ndarray, half: float, delta: float) -> np.ndarray:
+    """Displace the knots: lower lip by ``delta``, chin most of it, upper lip a little."""
+    lips = _falloff(columns, 0.45 * half, 1.6 * half)
+    jaw = _falloff(columns, 1.0 * half, 2.2 * half)
+    shift = np.stack(
+        [
+            np.zeros_like(columns),
+            UPPER_OUTER_SHARE * delta * lips,
+            UPPER_INNER_SHARE * delta * lips,
+            delta * lips,
+            delta * lips,
+            CHIN_SHARE * delta * jaw,
+            np.zeros_like(columns),
+        ]
+    )
+    out = src + shift
+    # Closing stops where the lips meet; it never pushes the lower lip through the upper one.
+    out[3] = np.maximum(out[3], out[2])
+    return _increasing(out, 0.0)
+
+
+def _horizontal_scale(columns: np.ndarray, half: float, width: float, rounding: float) -> np.ndarray:
+    gain = WIDTH_GAIN * float(np.clip(width, -1, 1)) - ROUND_GAIN * float(np.clip(rounding, 0, 1))
+    return 1.0 + gain * _falloff(columns, 1.0 * half, 2.0 * half)
+
+
+def _cavity_amount(src: np.ndarray, out: np.ndarray, columns: np.ndarray, half: float) -> np.ndarray:
+    """Share of the output lip gap to paint as mouth interior: where the gap was stretched."""
+    gap_src = src[3] - src[2]
+    gap_out = out[3] - out[2]
+    stretch = (gap_out - gap_src) / np.maximum(gap_out, 1.0)
+    amount = np.clip(stretch * 1.6, 0.0, 1.0)
+    return amount * (np.abs(columns) < half)
+
+
+def _crop_box(origin, axis_u, axis_v, u_range, src, out, shape) -> tuple[int, int, int, int]:
+    """Axis-aligned pixel box holding the whole warped region, clipped to the frame."""
+    v_lo = float(min(src[0].min(), out[0].min()))
+    v_hi = float(max(src[-1].max(), out[-1].max()))
+    corners = np.array([[u, v] for u in u_range for v in (v_lo, v_hi)])
+    pts = origin + corners[:, :1] * axis_u + corners[:, 1:] * axis_v
+    height, width = shape[:2]
+    x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 2
+    x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 3
+    return max(0, x0), max(0, y0), min(width, x1), min(height, y1)
+
+
+def _lip_colour(landmarks: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """Median BGR of a few points inside the lips' red."""
+    height, width = frame.shape[:2]
+    pts = np.array([(landmarks[a] + landmarks[b]) / 2.0 for a, b in LIP_BODY])
+    xs = np.clip(np.round(pts[:, 0]).astype(int), 0, width - 1)
+    ys = np.clip(np.round(pts[:, 1]).astype(int), 0, height - 1)
+    return np.median(frame[ys, xs].astype(np.float32), axis=0)

@@ -1,0 +1,171 @@
+"""Apply warp plans to a batch of frames with torch (GPU when present).
+
+Only a crop around each lower face is touched.  Each crop's pixels are mapped
+back into the source through the plan's piecewise-linear knots (one backward
+map, sampled with ``grid_sample``), then the lip gap is painted with a mouth
+interior where the mouth opens wider than it was filmed.  Pixels whose map is
+the identity and which get no paint are copied from the input, so everything
+outside the lower face (everything above the nose base in particular) is
+byte-identical.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .builtin_geometry import WarpPlan
+
+#: teeth colour before mixing with the lips (BGR), and how visible the teeth band is
+_TEETH_BGR = (228.0, 232.0, 238.0)
+_TEETH_ALPHA = 0.6
+#: cavity brightness relative to the lips: edges, deepest point
+_CAVITY_EDGE = 0.42
+_CAVITY_DEEP = 0.22
+
+
+def warp_batch(frames: np.ndarray, plans: Sequence[tuple[int, WarpPlan]], device: torch.device) -> np.ndarray:
+    """Return a copy of ``frames`` with each planned face (frame index, plan) re-animated."""
+    out = frames.copy()
+    jobs = [(b, plan) for b, plan in plans if _crop_size(plan)[0] > 1 and _crop_size(plan)[1] > 1]
+    if not jobs:
+        return out
+    height = max(_crop_size(plan)[0] for _, plan in jobs)
+    width = max(_crop_size(plan)[1] for _, plan in jobs)
+    crops = np.stack([_padded_crop(frames[b], plan, height, width) for b, plan in jobs])
+    with torch.inference_mode():
+        result = _render(torch.from_numpy(crops).to(device), [p for _, p in jobs], device)
+    result = result.cpu().numpy()
+    for (b, plan), crop in zip(jobs, result):
+        x0, y0, x1, y1 = plan.crop
+        out[b, y0:y1, x0:x1] = crop[: y1 - y0, : x1 - x0]
+    return out
+
+
+def _crop_size(plan: WarpPlan) -> tuple[int, int]:
+    x0, y0, x1, y1 = plan.crop
+    return y1 - y0, x1 - x0
+
+
+def _padded_crop(frame: np.ndarray, plan: WarpPlan, height: int, width: int) -> np.ndarray:
+    x0, y0, x1, y1 = plan.crop
+    crop = frame[y0:y1, x0:x1]
+    return np.pad(crop, ((0, height - crop.shape[0]), (0, width - crop.shape[1]), (0, 0)), mode="edge")
+
+
+def _tables(plans: Sequence[WarpPlan], device: torch.device) -> dict[str, torch.Tensor]:
+    def stack(values) -> torch.Tensor:
+        return torch.from_numpy(np.stack(values).astype(np.float32)).to(device)
+
+    return {
+        "crop_xy": stack([np.array(p.crop[:2], dtype=np.float32) for p in plans]),
+        "origin": stack([p.origin for p in plans]),
+        "axis_u": stack([p.axis_u for p in plans]),
+        "axis_v": stack([p.axis_v for p in plans]),
+        "u_range": stack([np.array(p.u_range) for p in plans]),
+        "src": stack([p.src_knots for p in plans]),
+        "out": stack([p.out_knots for p in plans]),
+        "scale": stack([p.scale_u for p in plans]),
+        "cavity": stack([p.cavity for p in plans]),
+        "lip": stack([p.lip_bgr for p in plans]),
+        "iod": stack([np.array(p.iod) for p in plans]),
+    }
+
+
+def _render(crops: torch.Tensor, plans: Sequence[WarpPlan], device: torch.device) -> torch.Tensor:
+    """(N, H, W, 3) uint8 crops → re-animated crops, same shape."""
+    t = _tables(plans, device)
+    n, height, width, _ = crops.shape
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=device, dtype=torch.float32),
+        torch.arange(width, device=device, dtype=torch.float32),
+        indexing="ij",
+    )
+    # Pixel centres in frame coordinates, then in the face frame (u along the eyes, v down).
+    px = xs[None] + t["crop_xy"][:, 0, None, None]
+    py = ys[None] + t["crop_xy"][:, 1, None, None]
+    rx, ry = px - t["origin"][:, 0, None, None], py - t["origin"][:, 1, None, None]
+    au, av = t["axis_u"][:, :, None, None], t["axis_v"][:, :, None, None]
+    u = rx * au[:, 0] + ry * au[:, 1]
+    v = rx * av[:, 0] + ry * av[:, 1]
+
+    column = _column_reader(u, t["u_range"], t["src"].shape[-1])
+    src, out = column(t["src"]), column(t["out"])
+    dv = _piecewise_offset(v, src, out)
+    du = _horizontal_offset(u, v, column(t["scale"][:, None])[:, 0], out)
+    dx = du * au[:, 0] + dv * av[:, 0]
+    dy = du * au[:, 1] + dv * av[:, 1]
+
+    image = crops.permute(0, 3, 1, 2).float()
+    grid = torch.stack([(xs[None] + dx) / max(width - 1, 1), (ys[None] + dy) / max(height - 1, 1)], dim=-1)
+    warped = F.grid_sample(image, grid * 2.0 - 1.0, mode="bilinear", padding_mode="border", align_corners=True)
+
+    alpha, paint = _mouth_interior(u, v, out, column(t["cavity"][:, None])[:, 0], t, plans)
+    result = warped * (1.0 - alpha[:, None]) + paint * alpha[:, None]
+    moved = (dx.abs() > 1e-4) | (dy.abs() > 1e-4) | (alpha > 0)
+    result = torch.where(moved[:, None], result, image)
+    return result.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def _column_reader(u: torch.Tensor, u_range: torch.Tensor, columns: int):
+    """Linear interpolation of per-column tables (N, K, C) at every pixel's u → (N, K, H, W)."""
+    lo, hi = u_range[:, 0, None, None], u_range[:, 1, None, None]
+    pos = ((u - lo) / (hi - lo).clamp_min(1e-6) * (columns - 1)).clamp(0, columns - 1)
+    left = pos.floor().long().clamp(max=columns - 2)
+    frac = (pos - left.float())[:, None]
+    n, height, width = u.shape
+
+    def read(table: torch.Tensor) -> torch.Tensor:
+        k = table.shape[1]
+        idx = left.reshape(n, 1, -1).expand(n, k, -1)
+        a = torch.gather(table, 2, idx).reshape(n, k, height, width)
+        b = torch.gather(table, 2, idx + 1).reshape(n, k, height, width)
+        return a + (b - a) * frac
+
+    return read
+
+
+def _piecewise_offset(v: torch.Tensor, src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Backward vertical offset: output v → source v through the knots, identity outside them."""
+    offset = torch.zeros_like(v)
+    for k in range(src.shape[1] - 1):
+        out_len = out[:, k + 1] - out[:, k]
+        src_len = src[:, k + 1] - src[:, k]
+        # A zero-length output segment is a step: content there is removed (the mouth closed).
+        step = ((v - out[:, k]) / out_len.clamp_min(1e-3)).clamp(0.0, 1.0)
+        offset = offset + step * (src_len - out_len)
+    return offset
+
+
+def _horizontal_offset(u: torch.Tensor, v: torch.Tensor, scale: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Widen or narrow the lips about the mouth centre, fading out above the lips and at the chin."""
+    top = ((v - out[:, 0]) / (out[:, 1] - out[:, 0]).clamp_min(1e-3)).clamp(0, 1)
+    bottom = ((out[:, 5] - v) / (out[:, 5] - out[:, 4]).clamp_min(1e-3)).clamp(0, 1)
+    effective = 1.0 + (scale - 1.0) * top * bottom
+    return u / effective - u
+
+
+def _mouth_interior(u, v, out, amount, t, plans) -> tuple[torch.Tensor, torch.Tensor]:
+    """Alpha and colour of the synthesised mouth interior (dark cavity, soft upper-teeth band)."""
+    top, bottom = out[:, 2], out[:, 3]
+    gap = (bottom - top).clamp_min(0.0)
+    iod = t["iod"][:, None, None]
+    feather = (0.012 * iod).clamp_min(0.8)
+    inside = (torch.minimum(v - top, bottom - v) / feather + 0.5).clamp(0, 1)
+    alpha = inside * amount * (gap > 0.5)
+
+    depth = ((v - top) / gap.clamp_min(1.0)).clamp(0, 1)
+    shade = _CAVITY_EDGE - (_CAVITY_EDGE - _CAVITY_DEEP) * torch.sin(depth * torch.pi)
+    lip = t["lip"][:, :, None, None]
+    cavity = lip * shade[:, None]
+    teeth_height = torch.minimum(0.35 * gap, 0.06 * iod).clamp_min(1.0)
+    half = torch.tensor([abs(p.u_range[1]) / 2.3 for p in plans], device=u.device)[:, None, None]
+    across = (1.0 - ((u.abs() / half - 0.45) / 0.4).clamp(0, 1)) ** 2
+    down = (1.0 - ((v - top) / teeth_height).clamp(0, 1)) ** 0.7
+    teeth_w = (_TEETH_ALPHA * across * down)[:, None]
+    teeth = 0.7 * torch.tensor(_TEETH_BGR, device=u.device)[None, :, None, None] + 0.3 * lip
+    paint = cavity * (1 - teeth_w) + teeth * teeth_w
+    return alpha, paint

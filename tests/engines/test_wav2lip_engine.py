@@ -1,0 +1,160 @@
+"""The wav2lip engine on CPU with random weights over real sample media.
+
+No real weights exist here: a freshly initialised network saved in the public
+checkpoint layout stands in; its mouths are grey blobs, but every path the real
+weights take (load, mel, crop, network, paste) runs for real.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from heygem_daemon.engines.base import AudioClip, AudioFeatures, EngineConfig, Face
+from heygem_daemon.engines.registry import EngineRegistry
+from heygem_daemon.engines.wav2lip import Wav2LipEngine, crop_box
+from heygem_daemon.engines.wav2lip_net import Wav2LipNet
+
+librosa = pytest.importorskip("librosa", reason="librosa (a test dependency) decodes the sample audio")
+
+MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
+#: face_1.mp4 (700×700): a box around the speaker's face, chosen by eye
+FACE_1_BOX = np.array([260.0, 120.0, 500.0, 380.0], dtype=np.float32)
+
+
+def _media(name: str) -> Path:
+    path = MEDIA / name
+    if not path.is_file():
+        pytest.skip(f"sample media absent: {path}")
+    return path
+
+
+def _frames(name: str, limit: int) -> tuple[np.ndarray, float]:
+    capture = cv2.VideoCapture(str(_media(name)))
+    try:
+        frames = []
+        while len(frames) < limit:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(frame)
+        return np.stack(frames), float(capture.get(cv2.CAP_PROP_FPS))
+    finally:
+        capture.release()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "wav2lip_gan.pth"
+    state = {"module." + k: v for k, v in Wav2LipNet().state_dict().items()}
+    torch.save({"state_dict": state, "optimizer": {}, "global_step": 0, "global_epoch": 0}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(checkpoint: Path) -> Wav2LipEngine:
+    registry = EngineRegistry(EngineConfig(device="auto", models={"wav2lip": checkpoint}, batch_size=16))
+    created = registry.get("wav2lip")
+    assert isinstance(created, Wav2LipEngine)
+    return created
+
+
+@pytest.fixture(scope="module")
+def features(engine: Wav2LipEngine) -> AudioFeatures:
+    samples, _ = librosa.load(_media("audio_1.wav"), sr=16_000, mono=True)
+    return engine.prepare(AudioClip(samples.astype(np.float32)))
+
+
+def test_registry_builds_the_engine_on_this_machine(engine: Wav2LipEngine, checkpoint: Path) -> None:
+    """The registry's 'wav2lip' target loads the checkpoint; describe() reports it and the device."""
+    expected_device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    facts = engine.describe()
+    assert (engine.device, facts["device"]) == (expected_device, expected_device)
+    assert facts["checkpoint"] == str(checkpoint)
+    assert facts["parameters"] == 36_298_035
+
+
+def test_prepare_gives_80_mel_frames_per_second(features: AudioFeatures) -> None:
+    """prepare() returns the whole audio's (80, T) mel, T = samples // 200 + 1."""
+    assert features.data.shape[0] == 80
+    assert abs(features.data.shape[1] / 80.0 - features.duration_s) < 0.02
+    assert features.source == "mel:wav2lip"
+
+
+def test_render_keeps_everything_outside_the_mouth(engine: Wav2LipEngine, features: AudioFeatures) -> None:
+    """Shape and dtype are kept; no-face frames and pixels outside the padded box are byte-identical."""
+    frames, fps = _frames("face_1.mp4", 6)
+    before = frames.copy()
+    face = Face(box=FACE_1_BOX)
+    faces = [face, None, face, face, None, face]
+    out = engine.render(frames, faces, features, np.arange(10, 16), fps)
+
+    assert (out.shape, out.dtype) == (frames.shape, frames.dtype)
+    np.testing.assert_array_equal(frames, before)  # input untouched
+    box = crop_box(face, frames.shape[2], frames.shape[1])
+    assert box is not None and box.y1 == 380 + 10
+    for b, f in enumerate(faces):
+        if f is None:
+            assert np.array_equal(out[b], frames[b])
+            continue
+        outside = np.ones(frames.shape[1:3], dtype=bool)
+        outside[box.y0 : box.y1, box.x0 : box.x1] = False
+        assert np.array_equal(out[b][outside], frames[b][outside])
+        assert np.array_equal(out[b, : box.y0], frames[b, : box.y0])
+        mouth = (slice(box.y0 + (box.y1 - box.y0) * 2 // 3, box.y1 - 20), slice(box.x0 + 60, box.x1 - 60))
+        assert not np.array_equal(out[b][mouth], frames[b][mouth])
+
+
+def test_paste_is_feathered(engine: Wav2LipEngine, features: AudioFeatures) -> None:
+    """The crop's border rows and columns are (almost) unchanged: no box edge shows."""
+    frames, fps = _frames("face_1.mp4", 1)
+    face = Face(box=FACE_1_BOX)
+    out = engine.render(frames, [face], features, np.array([0]), fps)
+    box = crop_box(face, frames.shape[2], frames.shape[1])
+    assert box is not None
+    diff = np.abs(out[0].astype(int) - frames[0].astype(int))
+    edges = [diff[box.y0 : box.y1, box.x0], diff[box.y0 : box.y1, box.x1 - 1], diff[box.y1 - 1, box.x0 : box.x1]]
+    assert max(int(e.max()) for e in edges) <= 2
+
+
+def test_frames_without_any_face_come_back_unchanged(engine: Wav2LipEngine, features: AudioFeatures) -> None:
+    """A batch with no face at all skips the network and returns equal frames."""
+    frames, fps = _frames("face_1.mp4", 2)
+    out = engine.render(frames, [None, None], features, np.array([0, 1]), fps)
+    assert np.array_equal(out, frames)
+
+
+def test_five_second_clip_on_cpu(engine: Wav2LipEngine) -> None:
+    """A whole 5-second sample (face_5.mp4, 122 frames) renders on this machine's device."""
+    frames, fps = _frames("face_5.mp4", 10_000)
+    samples, _ = librosa.load(_media("audio_2.wav"), sr=16_000, mono=True)
+    features = engine.prepare(AudioClip(samples.astype(np.float32)))
+    faces = _track(frames)
+    started = time.perf_counter()
+    rendered = 0
+    for start in range(0, len(frames), engine.batch_size):
+        batch = frames[start : start + engine.batch_size]
+        out = engine.render(batch, faces[start : start + len(batch)], features, np.arange(start, start + len(batch)), fps)
+        assert out.shape == batch.shape
+        rendered += len(out)
+    elapsed = time.perf_counter() - started
+    assert rendered == len(frames) >= 120
+    assert engine.describe()["device"] == engine.device
+    print(f"\n5 s clip: {rendered} frames in {elapsed:.1f} s ({rendered / elapsed:.1f} frames/s) on {engine.device}")
+
+
+def _track(frames: np.ndarray) -> list[Face | None]:
+    """Faces from the project's tracker when it is present, else a fixed box around face_5's face."""
+    try:
+        from heygem_daemon.faces.tracker import FaceTracker
+    except ImportError:
+        return [Face(box=np.array([142.0, 185.0, 384.0, 469.0], dtype=np.float32))] * len(frames)
+    track = FaceTracker().track(frames)
+    height, width = frames.shape[1:3]
+    return [track.face(i, width, height) for i in range(len(frames))]
