@@ -174,7 +174,20 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     class _FromFile(Settings):
         model_config = SettingsConfigDict(toml_file=path)
 
-    return _FromFile(**given)
+    from pydantic import ValidationError
+
+    from .errors import HeygemError
+
+    try:
+        return _FromFile(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        where = f" in {path}" if path else ""
+        raise HeygemError(f"Invalid settings{where}: {problems}.") from None
+    except (OSError, ValueError) as exc:  # unreadable file, TOML syntax
+        raise HeygemError(f"Cannot read settings file {path}: {exc}.") from None
 
 
 def _env_config_path() -> Path | None:

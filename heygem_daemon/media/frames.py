@@ -17,7 +17,7 @@ import numpy as np
 import structlog
 
 from ..errors import MediaError
-from ._process import OwnedProcess
+from ._process import STOP_GRACE_S, OwnedProcess
 from .probe import VideoInfo
 from .safety import ffmpeg_base_args, hardened_input
 
@@ -35,14 +35,11 @@ def output_size(video: VideoInfo, max_height: int) -> tuple[int, int]:
     H.264 in yuv420p needs even sizes, so odd sources (701x525) lose at most a
     pixel to rounding.
     """
-    scale = min(1.0, max_height / video.height)
-    width = _even(video.width * scale)
-    height = _even(video.height * scale)
-    return width, height
-
-
-def _even(value: float) -> int:
-    return max(2, int(value / 2) * 2)
+    target = min(video.height, max_height)
+    # integer arithmetic: 700 * 360 / 700 must be 360, not 359.99...
+    width = video.width * target // (video.height * 2) * 2
+    height = target // 2 * 2
+    return max(2, width), max(2, height)
 
 
 class FrameReader:
@@ -251,8 +248,9 @@ class FrameWriter:
             except subprocess.TimeoutExpired:
                 code = -1
             if code == 0 and self.frames_written < self.max_frames:
-                log.warning("video_shorter_than_planned", file=self.path.name,
-                            frames=self.frames_written, planned=self.max_frames)
+                log.warning(
+                    "video_shorter_than_planned", file=self.path.name, frames=self.frames_written, planned=self.max_frames
+                )
             if code != 0:
                 tail = proc.stderr_tail()
                 raise MediaError(f"{self.path.name} could not be written: {tail or f'ffmpeg exit code {code}'}")
@@ -273,6 +271,11 @@ class FrameWriter:
         proc, self._proc = self._proc, None
         tail = ""
         if proc is not None:
+            try:
+                # it closed its stdin because it is ending: let it say why
+                proc.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                pass
             proc.stop()
             tail = proc.stderr_tail()
         self._remove_partial()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +33,12 @@ def test_output_size(source: tuple[int, int], max_height: int, expected: tuple[i
     assert expected == output_size(_info(*source), max_height)
 
 
-def _writer(path: Path, size: tuple[int, int], duration_s: float, audio: Path | None, pad: bool = False) -> FrameWriter:
+def _writer(
+    path: Path, size: tuple[int, int], duration_s: float, audio: Path | None, pad: bool = False
+) -> FrameWriter:
+    # veryfast, the default preset: ultrafast drops the High-profile features
     return FrameWriter(
-        path, size, "25/1", audio_path=audio, duration_s=duration_s, crf=20, preset="ultrafast", pad_audio=pad
+        path, size, "25/1", audio_path=audio, duration_s=duration_s, crf=20, preset="veryfast", pad_audio=pad
     )
 
 
@@ -111,7 +115,14 @@ def test_odd_sized_input_encodes_to_even_output(run_ffmpeg, tmp_path: Path, limi
             writer.write(frame)
     written = probe(out, limits)
     assert written.video is not None
-    assert ((700, 524), "h264", 10) == ((written.video.width, written.video.height), written.video.codec, written.video.frame_count)
+    video = written.video
+    assert ((700, 524), "h264", 10) == ((video.width, video.height), video.codec, video.frame_count)
+
+
+def _video_profile(path: Path) -> str:
+    """The H.264 profile ffprobe reports (the library's probe does not need it)."""
+    args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=profile", "-of", "csv=p=0"]
+    return subprocess.run([*args, str(path)], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def _atom_order(data: bytes) -> list[bytes]:
@@ -129,7 +140,9 @@ def _atom_order(data: bytes) -> list[bytes]:
     return order
 
 
-def test_writer_output_is_h264_aac_faststart_with_padded_audio(make_video, make_tone, tmp_path: Path, limits: LimitSettings) -> None:
+def test_writer_output_is_h264_aac_faststart_with_padded_audio(
+    make_video, make_tone, tmp_path: Path, limits: LimitSettings
+) -> None:
     """2 s of frames with a 1 s tone and pad_audio: H.264 high + AAC 48 kHz, 2 s long, moov before mdat."""
     out = tmp_path / "out.mp4"
     with FrameReader(make_video(seconds=1.0), (160, 120)) as reader:
@@ -144,6 +157,7 @@ def test_writer_output_is_h264_aac_faststart_with_padded_audio(make_video, make_
     assert info.audio.duration_s == pytest.approx(2.0, abs=1 / 25)
     atoms = _atom_order(out.read_bytes())
     assert atoms.index(b"moov") < atoms.index(b"mdat")
+    assert "High" == _video_profile(out)
 
 
 def test_writer_cuts_to_duration(make_video, make_tone, tmp_path: Path, limits: LimitSettings) -> None:
@@ -186,3 +200,29 @@ def test_writer_rejects_wrong_frame_shape(tmp_path: Path) -> None:
     """Frames of another size are refused before they reach ffmpeg."""
     with _writer(tmp_path / "out.mp4", (64, 48), 1.0, None) as writer, pytest.raises(ValueError):
         writer.write(np.zeros((48, 60, 3), np.uint8))
+
+
+def test_sample_video_through_source_and_writer(media_dir: Path, tmp_path: Path, limits: LimitSettings) -> None:
+    """face_1.mp4 (6.1 s) with audio_1.wav (5.0 s), trimmed at 360p: output lasts the audio's 5.0 s."""
+    from heygem_daemon.media import FrameSource, output_frame_count
+
+    video = probe(media_dir / "face_1.mp4", limits).video
+    voice = probe(media_dir / "audio_1.wav", limits)
+    assert video is not None
+    size = output_size(video, 360)
+    n_out = output_frame_count(voice.duration_s, video.fps, video.frame_count, "trim")
+    out = tmp_path / "out.mp4"
+    source = FrameSource(
+        media_dir / "face_1.mp4", size, n_out, video.frame_count, "pingpong", tmp_path, fps_text=video.fps_text
+    )
+    writer = FrameWriter(
+        out, size, video.fps_text, audio_path=voice.path, duration_s=n_out / video.fps, crf=23, preset="ultrafast",
+        pad_audio=False,
+    )
+    with source, writer:
+        while len((batch := source.next_batch(32))[2]):
+            writer.write(batch[2])
+    result = probe(out, limits)
+    assert result.video is not None and result.audio is not None
+    assert ((360, 360), n_out) == ((result.video.width, result.video.height), result.video.frame_count)
+    assert result.duration_s == pytest.approx(voice.duration_s, abs=1 / video.fps + 0.03)

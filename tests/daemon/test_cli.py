@@ -1,0 +1,68 @@
+"""The command line as an admin uses it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import REPO
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "heygem_daemon.cli", *args], capture_output=True, text=True,
+                          cwd=cwd or REPO, timeout=120)
+
+
+def test_validate_accepts_a_good_folder_and_lists_its_outputs(tmp_path, media_dir):
+    """validate DIR prints the plan and exits 0 for a runnable job."""
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "talk.mp4").write_bytes((media_dir / "face_5.mp4").read_bytes())
+    (job / "voice.wav").write_bytes((media_dir / "audio_1.wav").read_bytes())
+    result = cli("validate", str(job))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "talk_voice.mp4" in result.stdout and "OK" in result.stdout
+
+
+def test_validate_names_the_problem_and_exits_1(tmp_path, media_dir):
+    """An unknown key and a corrupt video are both reported with exit code 1."""
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "talk.mp4").write_bytes(b"not a video at all" * 100)
+    (job / "voice.wav").write_bytes((media_dir / "audio_1.wav").read_bytes())
+    bad = cli("validate", str(job))
+    assert bad.returncode == 1 and "talk.mp4" in bad.stdout
+    (job / "job.toml").write_text("enigne = 'builtin'\n")
+    typo = cli("validate", str(job))
+    assert typo.returncode == 1 and "enigne" in typo.stdout
+
+
+def test_status_reads_the_outbox_overview(tmp_path):
+    """status prints running/queued/recent from status.json."""
+    (tmp_path / "status.json").write_text(json.dumps({
+        "updated_at": "now", "host": "h", "problem": None, "waiting": [], "queued": [],
+        "running": [{"job": "big", "state": "running", "detail": "video 2 of 4"}], "recent": []}))
+    result = cli("status", "--outbox", str(tmp_path))
+    assert result.returncode == 0 and "video 2 of 4" in result.stdout
+
+
+def test_doctor_checks_ffmpeg_gpu_models_and_folders(tmp_path):
+    """doctor reports each check; folders that exist and are writable pass."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    result = cli("doctor", "--inbox", str(tmp_path / "in"), "--outbox", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for word in ("ffmpeg", "ffprobe", "gpu", "wav2lip", "inbox", "outbox", "GB free"):
+        assert word in result.stdout
+    missing = cli("doctor", "--inbox", str(tmp_path / "nope"), "--outbox", str(tmp_path / "out"))
+    assert missing.returncode == 1 and "does not exist" in missing.stdout
+
+
+def test_a_bad_config_is_one_readable_line_not_a_traceback(tmp_path):
+    """A typo in daemon.toml: exit 2 and the key named."""
+    cfg = tmp_path / "d.toml"
+    cfg.write_text("setle_seconds = 1\n")
+    result = cli("status", "--config", str(cfg))
+    assert result.returncode == 2 and "setle_seconds" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,59 @@
+"""Publishing: atomic appearance, collision suffixes, sources never followed."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from heygem_daemon.jobs.publish import Staging, choose_name, publish, rename_noreplace, stage_sources
+
+
+def test_a_taken_name_gets_a_suffix_and_nothing_is_overwritten(tmp_path):
+    """outbox/job exists → the new result becomes job-2, then job-3."""
+    (tmp_path / "job").mkdir()
+    (tmp_path / "job" / "keep.txt").write_text("old")
+    names = []
+    for i in range(2):
+        staging = Staging(tmp_path, f"s{i}")
+        staging.create()
+        staging.file("report.json").write_text("{}")
+        names.append(publish(staging, "job").name)
+    assert names == ["job-2", "job-3"]
+    assert (tmp_path / "job" / "keep.txt").read_text() == "old"
+    assert choose_name(tmp_path, "job") == "job-4"
+
+
+def test_rename_noreplace_refuses_an_existing_empty_folder(tmp_path):
+    """Plain rename() would replace an empty folder; ours does not."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "dst").mkdir()
+    assert rename_noreplace(tmp_path / "src", tmp_path / "dst") is False
+    assert (tmp_path / "src").is_dir()
+
+
+def test_sources_are_linked_without_following_links_and_special_files_skipped(tmp_path):
+    """A symlink is kept as a link, a FIFO and a hard-linked file are not copied, regular files are."""
+    src = tmp_path / "claimed"
+    src.mkdir()
+    (src / "talk.mp4").write_bytes(b"video")
+    (src / "evil.wav").symlink_to("/etc/passwd")
+    os.mkfifo(src / "pipe.wav")
+    (tmp_path / "outside.txt").write_text("secret")
+    os.link(tmp_path / "outside.txt", src / "hard.wav")
+    staging = Staging(tmp_path / "out", "s")
+    staging.create()
+    skipped = stage_sources(staging, src)
+    dst = staging.path / "source"
+    assert skipped == ["hard.wav", "pipe.wav"]
+    assert (dst / "talk.mp4").read_bytes() == b"video"
+    assert os.readlink(dst / "evil.wav") == "/etc/passwd"
+    assert not (dst / "hard.wav").exists() and not (dst / "pipe.wav").exists()
+
+
+def test_committed_outputs_leave_no_partial_file(tmp_path):
+    """commit_output renames the hidden partial to the final name."""
+    staging = Staging(tmp_path, "s")
+    staging.create()
+    staging.partial_path("a.mp4").write_bytes(b"mp4")
+    staging.commit_output("a.mp4")
+    assert sorted(p.name for p in staging.path.iterdir()) == [".results", "a.mp4"]
