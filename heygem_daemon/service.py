@@ -97,6 +97,7 @@ class Daemon:
         self._deferred: dict[str, float] = {}  # claim name → retry time
         self._last_heartbeat = 0.0
         self.published: list[Path | None] = []
+        self._stop_announced = False
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -116,6 +117,8 @@ class Daemon:
         self.start()
         try:
             while not self._should_exit(until):
+                if self.stop.stopping:
+                    self._announce_stop()
                 self.iteration(time.time())
                 self._sleep()
         finally:
@@ -123,7 +126,7 @@ class Daemon:
         return 0
 
     def shutdown(self) -> None:
-        self.notifier.stopping("stopping")
+        self._announce_stop()
         if self._running is not None:
             self.stop.request()
             self._running.thread.join()
@@ -140,6 +143,17 @@ class Daemon:
     def _on_signal(self, signum: int, frame) -> None:
         self.stop.request()
         self.watcher.wake.set()
+
+    def _announce_stop(self) -> None:
+        """Tell systemd we are stopping and how long finishing the current video may take."""
+        if self._stop_announced:
+            return
+        self._stop_announced = True
+        log.info("daemon_stopping", running=self._running.claim.job if self._running else None,
+                 grace_s=self.settings.stop_timeout_s)
+        self.notifier.stopping("stopping: finishing the current video")
+        if self._running is not None:
+            self.notifier.extend_timeout(int((self.settings.stop_timeout_s + 30) * 1_000_000))
 
     def _sleep(self) -> None:
         interval = self.settings.poll_interval

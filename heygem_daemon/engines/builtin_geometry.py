@@ -32,7 +32,7 @@ JAW = (132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397,
 LIP_BODY = ((0, 13), (37, 82), (267, 312), (17, 14), (84, 87), (314, 317))
 
 #: widest target opening (inner-lip gap) as a fraction of the outer eye-corner distance
-MAX_GAP_IOD = 0.20
+MAX_GAP_IOD = 0.18
 #: how much of the lower lip's displacement reaches the upper lip (inner/outer edge) and the chin
 UPPER_INNER_SHARE = -0.12
 UPPER_OUTER_SHARE = -0.05
@@ -198,11 +198,12 @@ def _horizontal_scale(columns: np.ndarray, half: float, width: float, rounding: 
 
 
 def _cavity_amount(src: np.ndarray, out: np.ndarray, columns: np.ndarray, half: float) -> np.ndarray:
-    """Share of the output lip gap to paint as mouth interior: where the gap was stretched."""
+    """Share of the output lip gap painted as mouth interior: where the filmed gap was
+    stretched (it would smear) or squeezed (filmed teeth would become a white line)."""
     gap_src = src[3] - src[2]
     gap_out = out[3] - out[2]
-    stretch = (gap_out - gap_src) / np.maximum(gap_out, 1.0)
-    amount = np.clip(stretch * 1.6, 0.0, 1.0)
+    change = np.abs(gap_out - gap_src) / np.maximum(np.maximum(gap_out, gap_src), 1.0)
+    amount = np.clip(change * 2.0, 0.0, 1.0)
     return amount * (np.abs(columns) < half)
 
 

@@ -69,7 +69,7 @@ class Wav2LipEngine:
         self.batch_size = max(config.batch_size, CUDA_MIN_BATCH) if self._cuda else config.batch_size
         self._model_batch = self.batch_size
         self._mel_basis = mel_filterbank()
-        self._mask = _feather_mask(CROP)
+        self._mask = feather_mask(CROP)
         log.info("engine.wav2lip.loaded", **self.describe())
 
     def _load(self, path: Path, device: torch.device) -> torch.nn.Module:
@@ -117,11 +117,11 @@ class Wav2LipEngine:
         rows = [b for b, box in enumerate(boxes) if box is not None]
         if not rows:
             return out
-        crops = np.stack([_crop(frames[b], boxes[b]) for b in rows])  # type: ignore[arg-type]
+        crops = np.stack([crop_face(frames[b], boxes[b]) for b in rows])  # type: ignore[arg-type]
         mels = mel_windows(features.data, np.asarray(frame_indices)[rows], fps)
         mouths = self.infer(crops, mels)
         for b, mouth in zip(rows, mouths):
-            _paste(out[b], boxes[b], mouth, self._mask)  # type: ignore[arg-type]
+            paste_face(out[b], boxes[b], mouth, self._mask)  # type: ignore[arg-type]
         return out
 
     def infer(self, crops: np.ndarray, mels: np.ndarray) -> np.ndarray:
@@ -172,13 +172,13 @@ def crop_box(face: Face, width: int, height: int, bottom_pad: int = DEFAULT_BOTT
     return box
 
 
-def _crop(frame: np.ndarray, box: CropBox) -> np.ndarray:
+def crop_face(frame: np.ndarray, box: CropBox) -> np.ndarray:
     region = frame[box.y0 : box.y1, box.x0 : box.x1]
     shrinking = region.shape[0] > CROP or region.shape[1] > CROP
     return cv2.resize(region, (CROP, CROP), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def _paste(frame: np.ndarray, box: CropBox, mouth: np.ndarray, mask96: np.ndarray) -> None:
+def paste_face(frame: np.ndarray, box: CropBox, mouth: np.ndarray, mask96: np.ndarray) -> None:
     size = (box.x1 - box.x0, box.y1 - box.y0)
     mouth_full = cv2.resize(mouth, size, interpolation=cv2.INTER_LINEAR).astype(np.float32)
     mask = cv2.resize(mask96, size, interpolation=cv2.INTER_LINEAR)[:, :, None]
@@ -187,7 +187,7 @@ def _paste(frame: np.ndarray, box: CropBox, mouth: np.ndarray, mask96: np.ndarra
     region[...] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
-def _feather_mask(size: int) -> np.ndarray:
+def feather_mask(size: int) -> np.ndarray:
     """(size, size) float32 weights: 1 over mouth and chin, fading to exactly 0 at the crop's edges.
 
     The network redraws only the lower half of its input; the ellipse covers that

@@ -5,7 +5,7 @@ demuxer whitelists); every process is owned by :mod:`._process`.
 """
 
 from .audio import decode_audio, file_digest
-from .frames import FrameReader, FrameWriter, output_size
+from .frames import FrameReader, FrameWriter, decode_rate, output_size
 from .probe import AudioInfo, MediaInfo, VideoInfo, probe
 from .safety import ffmpeg_base_args
 from .timeline import FrameSource, output_frame_count, source_index
@@ -18,6 +18,7 @@ __all__ = [
     "MediaInfo",
     "VideoInfo",
     "decode_audio",
+    "decode_rate",
     "ffmpeg_base_args",
     "file_digest",
     "output_frame_count",

@@ -12,7 +12,7 @@ from ..engines.base import SAMPLE_RATE, AudioClip
 from ..errors import LimitExceededError, MediaError
 from ..settings import LimitSettings
 from ._process import OwnedProcess
-from .probe import probe
+from .probe import ffmpeg_reason, probe
 from .safety import ffmpeg_base_args, hardened_input
 
 log = structlog.get_logger()
@@ -83,7 +83,8 @@ def _read_samples(path: Path, guess: int, cap: int) -> np.ndarray:
     finally:
         proc.stop()
     if code != 0:
-        raise MediaError(f"{path.name} could not be decoded: {tail or f'ffmpeg exit code {code}'}")
+        reason = ffmpeg_reason(tail, path) or f"ffmpeg exit code {code}"
+        raise MediaError(f"{path.name} could not be decoded: {reason}")
     if "partial file" in tail:
         raise MediaError(f"{path.name} is incomplete (the file ends early).", hint="Copy the whole file again.")
     count = filled // 4

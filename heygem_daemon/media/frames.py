@@ -18,7 +18,7 @@ import structlog
 
 from ..errors import MediaError
 from ._process import STOP_GRACE_S, OwnedProcess
-from .probe import VideoInfo
+from .probe import VideoInfo, ffmpeg_reason
 from .safety import ffmpeg_base_args, hardened_input
 
 log = structlog.get_logger()
@@ -40,6 +40,15 @@ def output_size(video: VideoInfo, max_height: int) -> tuple[int, int]:
     width = video.width * target // (video.height * 2) * 2
     height = target // 2 * 2
     return max(2, width), max(2, height)
+
+
+def decode_rate(video: VideoInfo) -> str | None:
+    """The ``fps_text`` to give FrameReader/FrameSource for this video.
+
+    None (frames one-to-one) for constant-rate video; the probed rate for
+    variable-rate video, so ``video.frame_count`` frames come out evenly timed.
+    """
+    return video.fps_text if video.variable_rate else None
 
 
 class FrameReader:
@@ -128,7 +137,8 @@ class FrameReader:
         code = self._proc.wait(timeout=FINALISE_TIMEOUT_S)
         tail = self._proc.stderr_tail()
         if code != 0 or partial:
-            raise MediaError(f"{self.path.name} could not be decoded: {tail or f'ffmpeg exit code {code}'}")
+            reason = ffmpeg_reason(tail, self.path) or f"ffmpeg exit code {code}"
+            raise MediaError(f"{self.path.name} could not be decoded: {reason}")
         if _TRUNCATED_MARK in tail:
             raise MediaError(
                 f"{self.path.name} is incomplete (the file ends early): {tail.splitlines()[-1]}",
@@ -190,6 +200,7 @@ class FrameWriter:
             raise ValueError(f"H.264 needs an even frame size, got {size[0]}x{size[1]}")
         self.path = Path(path)
         self.size = size
+        self._audio_path = audio_path
         self.frames_written = 0
         self.max_frames = max(1, round(duration_s * float(Fraction(fps_text))))
         args = self._args(fps_text, audio_path, duration_s, crf, preset, pad_audio)
@@ -252,8 +263,8 @@ class FrameWriter:
                     "video_shorter_than_planned", file=self.path.name, frames=self.frames_written, planned=self.max_frames
                 )
             if code != 0:
-                tail = proc.stderr_tail()
-                raise MediaError(f"{self.path.name} could not be written: {tail or f'ffmpeg exit code {code}'}")
+                reason = self._reason(proc.stderr_tail()) or f"ffmpeg exit code {code}"
+                raise MediaError(f"{self.path.name} could not be written: {reason}")
         except BaseException:
             proc.stop()
             self._remove_partial()
@@ -277,9 +288,14 @@ class FrameWriter:
             except subprocess.TimeoutExpired:
                 pass
             proc.stop()
-            tail = proc.stderr_tail()
+            tail = self._reason(proc.stderr_tail())
         self._remove_partial()
-        return MediaError(f"{self.path.name} could not be written: {what}. {tail}".strip())
+        detail = f"{what}: {tail}" if tail else f"{what}."
+        return MediaError(f"{self.path.name} could not be written: {detail}")
+
+    def _reason(self, tail: str) -> str:
+        paths = [self.path] if self._audio_path is None else [self.path, Path(self._audio_path)]
+        return ffmpeg_reason(tail, *paths)
 
     def _remove_partial(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -136,10 +136,11 @@ def _run_ffprobe(path: Path, timeout_s: float) -> dict[str, Any]:
             code = proc.wait()
         finally:
             watchdog.cancel()
+            watchdog.join()
         if expired.is_set():
-            raise _unreadable(path, f"reading it took longer than {timeout_s:.0f} s.")
+            raise _unreadable(path, f"reading it took longer than {timeout_s:g} s.")
         if code != 0:
-            raise _unreadable(path, _last_line(proc.stderr_tail()) or f"ffprobe exit code {code}.")
+            raise _unreadable(path, ffmpeg_reason(proc.stderr_tail(), path) or f"ffprobe exit code {code}.")
     finally:
         proc.stop()
     try:
@@ -148,9 +149,18 @@ def _run_ffprobe(path: Path, timeout_s: float) -> dict[str, Any]:
         raise _unreadable(path, "ffprobe gave no usable answer.") from err
 
 
-def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+def ffmpeg_reason(stderr_tail: str, *paths: Path) -> str:
+    """ffmpeg's complaint in words for people, without our long file: URLs."""
+    if "whitelist" in stderr_tail:
+        return "it is a playlist, a stream or another format the daemon does not accept."
+    lines = [line for line in stderr_tail.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    reason = lines[-1]
+    # the first path is the file the message is about; others keep their name
+    for index, path in enumerate(paths):
+        reason = reason.replace(input_url(path) + ": ", "" if index == 0 else f"{path.name}: ")
+    return reason.strip()
 
 
 def _parse(path: Path, raw: dict[str, Any]) -> MediaInfo:

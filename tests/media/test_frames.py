@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from heygem_daemon.errors import MediaError
-from heygem_daemon.media import FrameReader, FrameWriter, VideoInfo, output_size, probe
+from heygem_daemon.media import FrameReader, FrameWriter, VideoInfo, decode_rate, output_size, probe
 from heygem_daemon.settings import LimitSettings
 
 
@@ -26,6 +26,8 @@ def _info(width: int, height: int) -> VideoInfo:
         ((1080, 1920), 1080, (606, 1080)),
         ((701, 525), 1080, (700, 524)),
         ((640, 360), 2160, (640, 360)),
+        ((700, 700), 360, (360, 360)),
+        ((703, 525), 1079, (702, 524)),
     ],
 )
 def test_output_size(source: tuple[int, int], max_height: int, expected: tuple[int, int]) -> None:
@@ -40,6 +42,17 @@ def _writer(
     return FrameWriter(
         path, size, "25/1", audio_path=audio, duration_s=duration_s, crf=20, preset="veryfast", pad_audio=pad
     )
+
+
+def test_variable_rate_video_decodes_to_probed_count(media_dir: Path, limits: LimitSettings) -> None:
+    """face_1.mp4 is variable-rate (135 stored frames over 6.1 s): read at 30 fps it gives ~183 frames."""
+    video = probe(media_dir / "face_1.mp4", limits).video
+    assert video is not None and video.variable_rate
+    with FrameReader(media_dir / "face_1.mp4", (64, 64), fps_text=decode_rate(video)) as reader:
+        count = len(reader.read_batch(1000))
+    assert abs(count - video.frame_count) <= 2
+    with FrameReader(media_dir / "face_1.mp4", (64, 64)) as reader:
+        assert 135 == len(reader.read_batch(1000))
 
 
 def test_reader_yields_every_frame_once(make_video) -> None:
@@ -213,7 +226,7 @@ def test_sample_video_through_source_and_writer(media_dir: Path, tmp_path: Path,
     n_out = output_frame_count(voice.duration_s, video.fps, video.frame_count, "trim")
     out = tmp_path / "out.mp4"
     source = FrameSource(
-        media_dir / "face_1.mp4", size, n_out, video.frame_count, "pingpong", tmp_path, fps_text=video.fps_text
+        media_dir / "face_1.mp4", size, n_out, video.frame_count, "pingpong", tmp_path, fps_text=decode_rate(video)
     )
     writer = FrameWriter(
         out, size, video.fps_text, audio_path=voice.path, duration_s=n_out / video.fps, crf=23, preset="ultrafast",
