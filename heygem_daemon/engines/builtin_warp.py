@@ -183,8 +183,11 @@ def _mouth_interior(u, v, out, amount, t, plans) -> tuple[torch.Tensor, torch.Te
     gap = (bottom - top).clamp_min(0.0)
     iod = t["iod"][:, None, None]
     feather = (0.02 * iod).clamp_min(1.0)
-    inside = (torch.minimum(v - top, bottom - v) / feather + 0.5).clamp(0, 1)
-    alpha = inside * amount * (gap > 0.5)
+    # A closed mouth still gets a thin, soft lip line: it hides where the map
+    # jumps over the filmed gap (teeth squeezed to a line would show).
+    half_band = torch.maximum(gap / 2, 0.008 * iod)
+    inside = ((half_band - (v - (top + bottom) / 2).abs()) / feather + 0.5).clamp(0, 1)
+    alpha = inside * amount
 
     depth = ((v - top) / gap.clamp_min(1.0)).clamp(0, 1)
     shade = _CAVITY_EDGE - (_CAVITY_EDGE - _CAVITY_DEEP) * torch.sin(depth * torch.pi)
@@ -194,7 +197,8 @@ def _mouth_interior(u, v, out, amount, t, plans) -> tuple[torch.Tensor, torch.Te
     half = torch.tensor([abs(p.u_range[1]) / 2.3 for p in plans], device=u.device)[:, None, None]
     across = (1.0 - ((u.abs() / half - 0.45) / 0.4).clamp(0, 1)) ** 2
     down = (1.0 - ((v - top) / teeth_height).clamp(0, 1)) ** 0.7
-    teeth_w = (_TEETH_ALPHA * across * down)[:, None]
+    visible = (gap / (0.06 * iod)).clamp(0, 1)
+    teeth_w = (_TEETH_ALPHA * across * down * visible)[:, None]
     teeth = 0.7 * torch.tensor(_TEETH_BGR, device=u.device)[None, :, None, None] + 0.3 * lip
     paint = cavity * (1 - teeth_w) + teeth * teeth_w
     return alpha, paint

@@ -21,6 +21,20 @@ from ..logging import get_logger
 log = get_logger()
 
 
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this host (a reused pid counts as alive:
+    its claim then waits for the lease to expire instead of being taken at once)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    except OSError:
+        return False
+    return True
+
+
 def host_name() -> str:
     # dots separate the parts of a claim name, so they are replaced in the host
     return socket.gethostname().replace(".", "-") or "host"
@@ -149,7 +163,14 @@ class Claimer:
         """Claims this process may take over: this host's from a previous run, and
         any host's whose lease expired."""
         now = time.time() if now is None else now
-        mine = [c for c in self.existing() if c.host == self.host and c.pid != self.pid]
+        # Another daemon on this host may be running right now (several daemons
+        # sharing one inbox): only a claim whose process is gone is "ours from a
+        # previous run".  A live pid is left to its lease like any other host's.
+        mine = [
+            c for c in self.existing()
+            if c.host == self.host and c.pid != self.pid
+            and (not _pid_alive(c.pid) or c.lease_age(now) > lease_seconds)
+        ]
         stale = [
             c for c in self.existing()
             if c.host != self.host and c.lease_age(now) > lease_seconds

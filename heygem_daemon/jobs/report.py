@@ -37,6 +37,8 @@ class JobReport(BaseModel):
     job: str
     status: Literal["done", "partial", "failed"] = "failed"
     engine: str = ""
+    #: where the engine ran ("cpu", "cuda:0"); an addition to ARCHITECTURE §4
+    device: str = ""
     started_at: str = ""
     finished_at: str = ""
     host: str = ""

@@ -157,6 +157,7 @@ class JobRunner:
             report.errors.append(str(exc))
             report.outputs = [_failed(p, str(exc)) for p in plan.pairs]
             return
+        report.device = str(getattr(engine, "device", "cpu"))
         audios = self._prepare_audio(plan, engine, report)
         report.outputs = [OutputReport(video=p.video, audio=p.audio) for p in plan.pairs]
         todo = []

@@ -1,24 +1,29 @@
-"""One output video: probe → faces (cached) → stream frames through the engine → encode.
+"""One output video: probe → stream frames through tracking and the engine → encode.
 
-A failure here fails this output alone; the runner records it and the job's
-other videos go on.
+Decoding, face tracking, rendering and encoding overlap: the ffmpeg reader and
+writer are processes, tracking runs in the reader's thread (a tracking session
+hands back smoothed faces a few frames behind the decode), rendering in the
+caller's.  A cached face track (same video content) skips tracking.  A failure
+here fails this output alone; the runner records it and the siblings go on.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..engines.base import AudioFeatures, Engine
+from ..engines.base import AudioFeatures, Engine, Face
 from ..errors import MediaError, NoFaceError
 from ..faces.cache import FaceTrackCache
+from ..faces.session import TrackingSession
 from ..faces.track import FaceTrack
 from ..faces.tracker import FaceTracker
 from ..logging import get_logger
 from ..media.audio import file_digest
-from ..media.frames import FrameReader, FrameWriter, output_size
+from ..media.frames import FrameWriter, decode_rate, output_size
 from ..media.probe import VideoInfo, probe
 from ..media.timeline import FrameSource, output_frame_count
 from ..settings import LimitSettings, OutputSettings
@@ -27,8 +32,10 @@ from .report import OutputReport, Timings
 
 log = get_logger()
 
-#: faces are tracked on a smaller decode: landmarks are resolution independent
-TRACK_HEIGHT = 640
+#: frames in flight are bounded in bytes, not only in count, so a 4K video
+#: holds as little memory as a 480p one (batches shrink as frames grow)
+BATCH_BYTES = 48 * 1024 * 1024
+QUEUE_DEPTH = 2
 
 
 @dataclass(frozen=True)
@@ -55,95 +62,193 @@ class VideoTools:
     progress: Callable[[float], None] = lambda fraction: None
 
 
+@dataclass
+class _Plan:
+    info: VideoInfo
+    size: tuple[int, int]
+    n_out: int
+    duration_s: float
+    digest: str
+
+
 def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, report: OutputReport) -> None:
     """Render one output into ``task.output_path``; fills ``report`` as it goes."""
-    timings = report.timings_s
-    info = _video_info(task)
-    track = _face_track(task, info, tools, timings)
-    report.frames_with_face = 0
-    size = output_size(info, task.output.max_height)
-    n_out = output_frame_count(
-        task.audio_duration_s, info.fps, max(info.frame_count, 1), task.output.when_video_longer
-    )
-    duration = n_out / info.fps if task.output.when_video_longer == "keep" else task.audio_duration_s
-    log.info("video_started", size=f"{size[0]}x{size[1]}", fps=info.fps, frames=n_out)
-    counts = _render(task, info, size, n_out, duration, track, features, tools, timings)
-    report.frames, report.frames_with_face = counts
-    report.duration_s = round(duration, 3)
+    plan = _plan(task, report.timings_s)
+    cached = _cached_track(tools, plan)
+    log.info("video_started", size=f"{plan.size[0]}x{plan.size[1]}", fps=plan.info.fps, frames=plan.n_out,
+             faces_cached=cached is not None)
+    if cached is not None and cached.frames_with_face == 0:
+        raise _no_face(task)
+    faces = _CachedFaces(cached) if cached is not None else _TrackedFaces(tools.tracker)
+    try:
+        frames, with_face = _render(task, plan, faces, features, tools, report.timings_s)
+    finally:
+        faces.close()
+    if isinstance(faces, _TrackedFaces):
+        _store_track(tools, plan, faces)
+    if with_face == 0:
+        task.output_path.unlink(missing_ok=True)
+        raise _no_face(task)
+    report.frames, report.frames_with_face = frames, with_face
+    report.duration_s = round(plan.duration_s, 3)
 
 
-def _video_info(task: VideoTask) -> VideoInfo:
-    info = probe(task.video_path, task.limits)
-    if info.video is None:
+def _plan(task: VideoTask, timings: Timings) -> _Plan:
+    found = probe(task.video_path, task.limits)
+    if found.video is None:
         raise MediaError(f"'{task.video_path.name}' has no video stream.")
-    return info.video
-
-
-def _face_track(task: VideoTask, info: VideoInfo, tools: VideoTools, timings: Timings) -> FaceTrack:
+    info = found.video
+    n_out = output_frame_count(task.audio_duration_s, info.fps, max(info.frame_count, 1),
+                               task.output.when_video_longer)
+    keep = task.output.when_video_longer == "keep"
+    duration = max(n_out / info.fps, task.audio_duration_s) if keep else task.audio_duration_s
     started = time.perf_counter()
     digest = file_digest(task.video_path)
-    track = tools.track_cache.get(digest, tools.tracker.name)
-    if track is None:
-        size = output_size(info, min(info.height, TRACK_HEIGHT))
-        with FrameReader(task.video_path, size, fps_text=_fps_arg(info)) as reader:
-            track = tools.tracker.track(_checked(reader, tools.check_stop))
-        tools.track_cache.put(digest, tools.tracker.name, track)
-        log.info("faces_tracked", frames=len(track), with_face=track.frames_with_face, cached=False)
-    else:
-        log.info("faces_from_cache", frames=len(track), with_face=track.frames_with_face, cached=True)
-    timings.faces = round(time.perf_counter() - started, 3)
-    if track.frames_with_face == 0:
-        raise NoFaceError(
-            f"No face was found in any frame of '{task.video_path.name}'.",
-            hint="Use a video where one person faces the camera.",
-        )
-    return track
+    timings.faces += time.perf_counter() - started
+    return _Plan(info, output_size(info, task.output.max_height), n_out, duration, digest)
 
 
-def _checked(frames, check_stop):
-    for frame in frames:
-        check_stop()
-        yield frame
+def _no_face(task: VideoTask) -> NoFaceError:
+    return NoFaceError(f"No face was found in any frame of '{task.video_path.name}'.",
+                       hint="Use a video where one person faces the camera.")
 
 
-def _fps_arg(info: VideoInfo) -> str | None:
-    return info.fps_text if info.variable_rate else None
+# -- faces: from the cache, or tracked during the render pass ----------------------------------
+def _cache_keys(plan: _Plan, frames: int | None = None) -> list[str]:
+    """The whole video's key, then (trimmed outputs) the key of its first frames."""
+    keys = [plan.digest]
+    if frames is None:
+        frames = min(plan.n_out, max(plan.info.frame_count, 1))
+    if frames < plan.info.frame_count:
+        keys.insert(0, f"{plan.digest}-first{frames}")
+    return keys
 
 
-def _render(task, info, size, n_out, duration, track, features, tools, timings) -> tuple[int, int]:
+def _cached_track(tools: VideoTools, plan: _Plan) -> FaceTrack | None:
+    for key in _cache_keys(plan):
+        track = tools.track_cache.get(key, tools.tracker.name)
+        if track is not None:
+            log.info("faces_from_cache", frames=len(track), with_face=track.frames_with_face)
+            return track
+    return None
+
+
+def _store_track(tools: VideoTools, plan: _Plan, faces: "_TrackedFaces") -> None:
+    track = faces.session_result
+    if track is None or len(track) == 0:
+        return
+    key = plan.digest if faces.whole_video else f"{plan.digest}-first{len(track)}"
+    tools.track_cache.put(key, tools.tracker.name, track)
+    log.info("faces_tracked", frames=len(track), with_face=track.frames_with_face, whole_video=faces.whole_video)
+
+
+class _CachedFaces:
+    def __init__(self, track: FaceTrack) -> None:
+        self.track = track
+
+    def feed(self, srcs, frames, source_done: bool) -> None:
+        pass
+
+    def ready(self, srcs) -> bool:
+        return True
+
+    def faces(self, srcs, width: int, height: int) -> list[Face | None]:
+        return [self.track.face(int(s), width, height) for s in srcs]
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _TrackedFaces:
+    """Tracks first-visit source frames as they stream past; faces are final a few frames later."""
+
+    def __init__(self, tracker: FaceTracker) -> None:
+        self.session = TrackingSession(tracker)
+        self.session_result: FaceTrack | None = None
+        self.whole_video = False
+        self.seconds = 0.0
+
+    def feed(self, srcs, frames, source_done: bool) -> None:
+        started = time.perf_counter()
+        for src, frame in zip(srcs, frames):
+            if int(src) == self.session.count:  # a first visit; revisits were tracked already
+                self.session.push(frame)
+        if source_done:
+            self.whole_video = True
+            self.finish()
+        self.seconds += time.perf_counter() - started
+
+    def finish(self) -> None:
+        if not self.session.ended:
+            self.session.end()
+        if self.session_result is None:
+            self.session_result = self.session.result()
+
+    def ready(self, srcs) -> bool:
+        return self.session.ended or int(max(srcs)) < self.session.final_until()
+
+    def faces(self, srcs, width: int, height: int) -> list[Face | None]:
+        if self.session_result is not None:
+            return [self.session_result.face(int(s), width, height) for s in srcs]
+        start, stop = int(srcs[0]), int(srcs[-1]) + 1  # before the first pass ends, srcs are consecutive
+        window = self.session.window(start, stop)
+        return [window.face(int(s) - start, width, height) for s in srcs]
+
+    def close(self) -> None:
+        self.session.close()
+
+
+# -- the render pass -------------------------------------------------------------------------------
+def _render(task: VideoTask, plan: _Plan, faces, features, tools: VideoTools, timings: Timings) -> tuple[int, int]:
     engine = tools.engine
-    width, height = size
+    width, height = plan.size
+    info = plan.info
     counts = [0, 0]
-    pad = task.output.when_video_longer == "keep" and duration > task.audio_duration_s
+    pad = task.output.when_video_longer == "keep" and plan.duration_s > task.audio_duration_s
+    per_batch = max(1, min(engine.batch_size, BATCH_BYTES // (width * height * 3)))
     task.output_path.unlink(missing_ok=True)
+    pending: deque = deque()
+    exhausted = [False]
     with (
-        FrameSource(
-            task.video_path, size, n_out, info.frame_count, task.output.when_video_shorter,
-            task.spool_dir, fps_text=_fps_arg(info),
-        ) as source,
-        FrameWriter(
-            task.output_path, size, info.fps_text, audio_path=task.audio_path, duration_s=duration,
-            crf=task.output.crf, preset=task.output.preset, pad_audio=pad,
-        ) as writer,
+        FrameSource(task.video_path, plan.size, plan.n_out, info.frame_count, task.output.when_video_shorter,
+                    task.spool_dir, fps_text=decode_rate(info)) as source,
+        FrameWriter(task.output_path, plan.size, info.fps_text, audio_path=task.audio_path,
+                    duration_s=plan.duration_s, crf=task.output.crf, preset=task.output.preset,
+                    pad_audio=pad) as writer,
     ):
         def produce():
-            outs, srcs, frames = source.next_batch(engine.batch_size)
-            return None if len(outs) == 0 else (outs, srcs, frames)
+            # read ahead until the oldest pending batch has final faces
+            while not (pending and (exhausted[0] or faces.ready(pending[0][1]))):
+                if exhausted[0]:
+                    return None
+                outs, srcs, frames = source.next_batch(per_batch)
+                if len(outs) == 0:
+                    exhausted[0] = True
+                    faces.finish()
+                    continue
+                faces.feed(srcs, frames, source.decoded_frames is not None)
+                pending.append((outs, srcs, frames))
+            outs, srcs, frames = pending.popleft()
+            return outs, frames, faces.faces(srcs, width, height)
 
         def transform(batch):
-            outs, srcs, frames = batch
-            faces = [track.face(int(s), width, height) for s in srcs]
+            outs, frames, found = batch
             counts[0] += len(frames)
-            counts[1] += sum(f is not None for f in faces)
-            if any(f is not None for f in faces):
-                frames = engine.render(frames, faces, features, outs, info.fps)
-            tools.progress(min(1.0, counts[0] / max(n_out, 1)))
+            counts[1] += sum(f is not None for f in found)
+            if any(f is not None for f in found):
+                frames = engine.render(frames, found, features, outs, info.fps)
+            tools.progress(min(1.0, counts[0] / max(plan.n_out, 1)))
             return frames
 
-        pipeline = Pipeline(produce, transform, writer.write, depth=3, check=tools.check_stop)
+        pipeline = Pipeline(produce, transform, writer.write, depth=QUEUE_DEPTH, check=tools.check_stop)
         pipeline.run()
-        started = time.perf_counter()
-    timings.encode = round(pipeline.clock.write + time.perf_counter() - started, 3)
-    timings.decode = round(pipeline.clock.read, 3)
+        closing = time.perf_counter()
+    tracking = getattr(faces, "seconds", 0.0)
+    timings.faces = round(timings.faces + tracking, 3)
+    timings.decode = round(max(0.0, pipeline.clock.read - tracking), 3)
     timings.render = round(pipeline.clock.transform, 3)
+    timings.encode = round(pipeline.clock.write + time.perf_counter() - closing, 3)
     return counts[0], counts[1]

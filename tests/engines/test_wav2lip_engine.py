@@ -130,6 +130,7 @@ def test_frames_without_any_face_come_back_unchanged(engine: Wav2LipEngine, feat
     assert np.array_equal(out, frames)
 
 
+@pytest.mark.slow  # ~15 s on an idle 2-core box (the network runs ~11 frames/s there)
 def test_five_second_clip_on_cpu(engine: Wav2LipEngine) -> None:
     """A whole 5-second sample (face_5.mp4, 122 frames) renders on this machine's device."""
     frames, fps = _frames("face_5.mp4", 10_000)

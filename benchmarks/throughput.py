@@ -1,0 +1,192 @@
+"""Throughput of every stage, end to end, and the ratio to a bare ffmpeg transcode.
+
+    .venv/bin/python benchmarks/throughput.py [--video V] [--audio A] [--sizes native,720,1080]
+                                              [--engine builtin] [--scaling 8] [--long-minutes 10]
+
+Prints a table; asserts nothing (targets live in the issue and the README).
+Stage figures are measured in isolation on pre-decoded frames; "end to end" is
+the daemon's own per-video pipeline (heygem_daemon.jobs.video.make_video) with
+a cold face-track cache; "bare ffmpeg" decodes and encodes the same clip with
+the same libx264 settings and the same audio, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from heygem_daemon.engines.base import EngineConfig  # noqa: E402
+from heygem_daemon.engines.registry import EngineRegistry  # noqa: E402
+from heygem_daemon.faces.tracker import FaceTracker  # noqa: E402
+from heygem_daemon.media.audio import decode_audio  # noqa: E402
+from heygem_daemon.media.frames import FrameReader, FrameWriter  # noqa: E402
+from heygem_daemon.media.probe import probe  # noqa: E402
+from heygem_daemon.settings import LimitSettings, OutputSettings  # noqa: E402
+
+MEDIA = REPO / ".." / "shared" / "media"
+LIMITS = LimitSettings()
+OUT = OutputSettings()
+
+
+def scaled_clip(src: Path, height: int | None, work: Path) -> Path:
+    """The sample at its size, or centred in a 16:9 frame of the given height (720p, 1080p)."""
+    if height is None:
+        return src
+    out = work / f"clip_{height}.mp4"
+    width = height * 16 // 9
+    vf = f"scale=-2:{height},pad={width}:{height}:(ow-iw)/2:0"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", vf, "-c:v", "libx264", "-crf", "16",
+                    "-preset", "veryfast", "-c:a", "copy", str(out)], check=True)
+    return out
+
+
+def timed(fn):
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def stage_figures(clip: Path, audio: Path, engine_name: str, work: Path) -> dict:
+    info = probe(clip, LIMITS).video
+    size = (info.width - info.width % 2, info.height - info.height % 2)
+    engine = EngineRegistry(EngineConfig(device="auto")).get(engine_name)
+    decode_s, frames = timed(lambda: np.stack(list(FrameReader(clip, size))))
+    n = len(frames)
+    tracker = FaceTracker()
+    small = [f for f in FrameReader(clip, _track_size(info))]
+    track_s, track = timed(lambda: tracker.track(iter(small)))
+    clip_audio = decode_audio(audio, LIMITS)
+    features_s, features = timed(lambda: engine.prepare(clip_audio))
+    faces = [track.face(i, size[0], size[1]) for i in range(n)]
+
+    def render_all():
+        for i in range(0, n, engine.batch_size):
+            idx = np.arange(i, min(n, i + engine.batch_size))
+            engine.render(frames[idx], faces[i:i + len(idx)], features, idx, info.fps)
+
+    render_s, _ = timed(render_all)
+    out = work / "encode.mp4"
+
+    def encode():
+        with FrameWriter(out, size, info.fps_text, audio_path=audio, duration_s=n / info.fps,
+                         crf=OUT.crf, preset=OUT.preset, pad_audio=False) as writer:
+            for i in range(0, n, 16):
+                writer.write(frames[i:i + 16])
+
+    encode_s, _ = timed(encode)
+    return {"frames": n, "size": f"{size[0]}x{size[1]}", "decode": n / decode_s, "faces": n / track_s,
+            "features_x_realtime": clip_audio.duration_s / max(features_s, 1e-9),
+            "render": n / render_s, "encode": n / encode_s, "device": getattr(engine, "device", "cpu")}
+
+
+def _track_size(info) -> tuple[int, int]:
+    from heygem_daemon.jobs.video import TRACK_HEIGHT
+    from heygem_daemon.media.frames import output_size
+
+    return output_size(info, min(info.height, TRACK_HEIGHT))
+
+
+def end_to_end(clip: Path, audio: Path, engine_name: str, work: Path, videos: int = 1) -> dict:
+    """The real per-video pipeline in a child process (so its peak RSS is its own)."""
+    code = f"""
+import json, resource, sys, time, shutil
+from pathlib import Path
+sys.path.insert(0, {str(REPO)!r})
+from heygem_daemon.engines.base import EngineConfig
+from heygem_daemon.engines.registry import EngineRegistry
+from heygem_daemon.faces.cache import FaceTrackCache
+from heygem_daemon.faces.tracker import FaceTracker
+from heygem_daemon.jobs.report import OutputReport
+from heygem_daemon.jobs.video import VideoTask, VideoTools, make_video
+from heygem_daemon.media.audio import decode_audio
+from heygem_daemon.settings import LimitSettings, OutputSettings
+sys.path.insert(0, {str(REPO / "tests")!r})
+from heygem_daemon.engines import registry as _r
+_r._BUILTIN_ENGINES["paint"] = "support.paint_engine:PaintEngine"
+work = Path({str(work)!r}); cache = work / "cache"; shutil.rmtree(cache, ignore_errors=True)
+engine = EngineRegistry(EngineConfig(device="auto")).get({engine_name!r})
+tracker = FaceTracker()
+# the model and the tracker are loaded once per worker and stay resident: not part of a job's time
+started = time.perf_counter()
+clip = decode_audio(Path({str(audio)!r}), LimitSettings())
+features = engine.prepare(clip)
+tools = VideoTools(engine, tracker, FaceTrackCache(cache), lambda: None)
+reports = []
+for i in range({videos}):
+    task = VideoTask(Path({str(clip)!r}), Path({str(audio)!r}), clip.duration_s, work / f"e2e{{i}}.mp4",
+                     OutputSettings(max_height=4320), LimitSettings(), work / "spool")
+    report = OutputReport(video="v", audio="a")
+    make_video(task, features, tools, report)
+    reports.append(report.model_dump())
+elapsed = time.perf_counter() - started
+print(json.dumps({{"seconds": elapsed, "frames": sum(r["frames"] for r in reports), "timings": reports[0]["timings_s"],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bare_ffmpeg(clip: Path, audio: Path, work: Path, duration: float) -> float:
+    """Decode + libx264 encode of the same clip, same settings, same audio, same duration."""
+    out = work / "bare.mp4"
+    args = ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-i", str(audio), "-map", "0:v", "-map", "1:a",
+            "-vf", "pingpong_placeholder", "-c:v", "libx264", "-preset", OUT.preset, "-crf", str(OUT.crf),
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", f"{duration:.3f}", "-movflags", "+faststart", str(out)]
+    args = [a for a in args if a != "pingpong_placeholder"]
+    args.remove("-vf")
+    seconds, _ = timed(lambda: subprocess.run(args, check=True))
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--video", type=Path, default=MEDIA / "face_1.mp4")
+    parser.add_argument("--audio", type=Path, default=MEDIA / "audio_2.wav")
+    parser.add_argument("--sizes", default="native,720,1080")
+    parser.add_argument("--engine", default="builtin")
+    parser.add_argument("--scaling", type=int, default=0, help="also time a job of N videos vs 1 (same audio)")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="heygem-bench-"))
+    try:
+        print(f"engine {args.engine}; video {args.video.name}; audio {args.audio.name}; "
+              f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores")
+        print(f"{'size':>10} {'frames':>6} {'decode':>8} {'faces':>8} {'render':>8} {'encode':>8} "
+              f"{'e2e':>8} {'bare':>8} {'ratio':>6} {'audio xRT':>9} {'peak RSS':>9}")
+        for label in args.sizes.split(","):
+            height = None if label == "native" else int(label)
+            clip = scaled_clip(args.video, height, work)
+            st = stage_figures(clip, args.audio, args.engine, work)
+            e2e = end_to_end(clip, args.audio, args.engine, work)
+            bare = bare_ffmpeg(clip, args.audio, work, e2e["frames"] / probe(clip, LIMITS).video.fps)
+            print(f"{st['size']:>10} {e2e['frames']:>6} {st['decode']:>8.1f} {st['faces']:>8.1f} "
+                  f"{st['render']:>8.1f} {st['encode']:>8.1f} {e2e['frames'] / e2e['seconds']:>8.1f} "
+                  f"{e2e['frames'] / bare:>8.1f} {e2e['seconds'] / bare:>6.2f} {st['features_x_realtime']:>9.0f} "
+                  f"{e2e['peak_rss_mb']:>7.0f}MB")
+        print("figures are frames/s; e2e = the daemon's per-video pipeline incl. model load, audio and tracking;"
+              " ratio = e2e time / bare ffmpeg decode+encode time")
+        if args.scaling:
+            clip = scaled_clip(args.video, 720, work)
+            one = end_to_end(clip, args.audio, args.engine, work, videos=1)
+            many = end_to_end(clip, args.audio, args.engine, work, videos=args.scaling)
+            print(f"job of 1 video: {one['seconds']:.1f} s; job of {args.scaling} videos: {many['seconds']:.1f} s; "
+                  f"ratio {many['seconds'] / one['seconds']:.2f} (limit {args.scaling + 0.2:.1f})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

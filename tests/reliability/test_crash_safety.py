@@ -1,0 +1,123 @@
+"""Crash safety: SIGKILL at random moments never loses, duplicates or half-publishes a job."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import drop_job, job_folders, media_duration, read_report, sha256, tiny_job, wait_for
+
+pytestmark = pytest.mark.slow
+
+JOBS = [f"batch-{i}" for i in range(6)]
+KILLS = 10
+#: published folders may hold exactly these (plus one mp4 per output)
+PUBLISHED_NAMES = {"report.json", "log.jsonl", "source"}
+
+
+class OutboxSpy(threading.Thread):
+    """Lists the outbox every few milliseconds, as a NAS user or script would.
+
+    Records every visible entry that is not a complete job: a job folder
+    without report.json at the moment it is first seen, or any stray file.
+    """
+
+    def __init__(self, outbox: Path) -> None:
+        super().__init__(daemon=True)
+        self.outbox = outbox
+        self.stop_event = threading.Event()
+        self.violations: list[str] = []
+        self.first_seen: dict[str, set[str]] = {}
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                entries = list(os.scandir(self.outbox))
+            except OSError:
+                entries = []
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in self.first_seen:
+                        names = set(os.listdir(entry.path))
+                        if "report.json" not in names:
+                            self.violations.append(f"{entry.name} visible without report.json: {sorted(names)}")
+                        self.first_seen[entry.name] = names
+                elif entry.name not in ("status.json", "index.html"):
+                    self.violations.append(f"stray file in outbox: {entry.name}")
+            time.sleep(0.005)
+
+
+def _where(inbox: Path, outbox: Path, job: str) -> dict[str, list[Path]]:
+    claimed = inbox / ".heygem" / "claimed"
+    return {
+        "inbox": [inbox / job] if (inbox / job).is_dir() else [],
+        "claimed": [p for p in claimed.glob(f"{job}.*") if p.is_dir()],
+        "outbox": [p for p in outbox.iterdir() if p.name == job or p.name.startswith(job + "-")],
+    }
+
+
+def _source_survives(places: dict[str, list[Path]], name: str, digest: str) -> bool:
+    candidates = [p / name for p in places["inbox"] + places["claimed"]]
+    candidates += [p / "source" / name for p in places["outbox"]]
+    return any(c.is_file() and sha256(c) == digest for c in candidates)
+
+
+def test_ten_sigkills_at_random_moments_publish_every_job_exactly_once(daemon_factory, tiny_media):
+    """10 SIGKILLs across a 6-job batch: each job published once, whole, sources intact, nothing half-visible."""
+    seed = int(os.environ.get("HEYGEM_CRASH_SEED", time.time_ns() % 100_000))
+    rng = random.Random(seed)
+    # max_attempts high: here every crash is the test's, not the job's fault
+    d = daemon_factory({"settle_seconds": 0.2, "poll_interval": 0.2, "max_attempts": 1000,
+                        "heartbeat_seconds": 0.5})
+    files = {"a.mp4": tiny_media["face"], "b.mp4": tiny_media["face"], "voice.wav": tiny_media["voice"]}
+    digests = {name: sha256(path) for name, path in files.items()}
+    for job in JOBS:
+        drop_job(d.inbox, job, files)
+    spy = OutboxSpy(d.outbox)
+    spy.start()
+    mid_job_kills = 0
+    try:
+        for round_ in range(KILLS):
+            d.start()
+            time.sleep(rng.uniform(0.2, 3.0))
+            claimed_now = list((d.inbox / ".heygem" / "claimed").glob("*.lease"))
+            d.kill()
+            mid_job_kills += bool(claimed_now)
+            for job in JOBS:
+                places = _where(d.inbox, d.outbox, job)
+                where = f"seed {seed}, kill {round_ + 1}, {job}: {places}"
+                assert len(places["outbox"]) <= 1, where
+                assert sum(map(len, places.values())) >= 1, where
+                for name, digest in digests.items():
+                    assert _source_survives(places, name, digest), f"{name} lost; {where}"
+        d.start()
+        wait_for(lambda: all((d.outbox / j / "report.json").exists() for j in JOBS), 180, d.log)
+        wait_for(lambda: not any((d.inbox / ".heygem" / "claimed").iterdir()), 30, d.log)
+    finally:
+        spy.stop_event.set()
+        spy.join(5)
+    assert spy.violations == [], f"seed {seed}"
+    assert mid_job_kills >= 3, f"seed {seed}: only {mid_job_kills} kills hit a running job"
+    assert [p.name for p in job_folders(d.outbox)] == JOBS, f"seed {seed}"
+    assert list((d.outbox / ".staging").iterdir()) == []
+    assert [p.name for p in d.inbox.iterdir()] == [".heygem"]
+    for job in JOBS:
+        out = d.outbox / job
+        report = read_report(out)
+        assert report["status"] == "done", (seed, job, report)
+        outputs = sorted(o["file"] for o in report["outputs"])
+        assert outputs == ["a_voice.mp4", "b_voice.mp4"]
+        assert {p.name for p in out.iterdir()} == PUBLISHED_NAMES | set(outputs), (seed, job)
+        assert spy.first_seen[job] == PUBLISHED_NAMES | set(outputs), "changed after it was published"
+        audio_s = report["audio"][0]["duration_s"]
+        for name in outputs:
+            assert abs(media_duration(out / name) - audio_s) <= 0.1, (seed, job, name)
+        for name, digest in digests.items():
+            assert sha256(out / "source" / name) == digest
