@@ -98,8 +98,11 @@ def pingpong(count: int, source_frames: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------- rendering
-def render(face: Path, audio: Path, out: Path) -> dict[str, float]:
-    """Drive ``face`` with ``audio`` through the built-in engine; write ``out``; stage timings."""
+def render_frames(face: Path, audio: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, dict[str, float]]:
+    """Drive ``face`` with ``audio`` through the built-in engine.
+
+    Returns source frames, output→source frame map, rendered frames, fps, stage timings.
+    """
     sys.path.insert(0, str(REPO))
     from heygem_daemon.engines.base import AudioClip, EngineConfig
     from heygem_daemon.engines.builtin import BuiltinEngine
@@ -126,9 +129,40 @@ def render(face: Path, audio: Path, out: Path) -> dict[str, float]:
         faces = [track.face(int(i), width, height) for i in src]
         rendered[idx] = engine.render(frames[src], faces, features, idx, fps)
     timings["render"] = time.perf_counter() - start
-    timings["encode"] = encode(rendered, fps, audio, out)
     timings["frames"] = count
+    return frames, mapping, rendered, fps, timings
+
+
+def render(face: Path, audio: Path, out: Path) -> dict[str, float]:
+    """Render and encode ``out``; returns stage timings."""
+    _, _, rendered, fps, timings = render_frames(face, audio)
+    timings["encode"] = encode(rendered, fps, audio, out)
     return timings
+
+
+def figure(face: Path, audio: Path, out: Path, picks: list[int]) -> None:
+    """Before/after PNG: source (left) and output (right) of a few output frames, cropped to the face."""
+    import cv2
+
+    frames, mapping, rendered, _, _ = render_frames(face, audio)
+    detector = Landmarks68()
+    tiles = []
+    for i in picks:
+        marks = detector(frames[mapping[i]])
+        centre = marks[[36, 45, 57]].mean(axis=0)
+        size = 2.1 * np.linalg.norm(marks[45] - marks[36])
+        x0, y0 = max(0, int(centre[0] - size / 2)), max(0, int(centre[1] - size * 0.42))
+        x1, y1 = x0 + int(size), y0 + int(size)
+        pair = [cv2.resize(p[y0:y1, x0:x1], (300, 300), interpolation=cv2.INTER_AREA)
+                for p in (frames[mapping[i]], rendered[i])]
+        for img, label in zip(pair, ("source", f"builtin, frame {i}")):
+            cv2.putText(img, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(np.concatenate([pair[0], np.full((300, 4, 3), 255, np.uint8), pair[1]], axis=1))
+    gap_v = np.full((300, 16, 3), 255, np.uint8)
+    rows = [np.concatenate([tiles[k], gap_v, tiles[k + 1]], axis=1) for k in range(0, len(tiles) - 1, 2)]
+    gap_h = np.full((12, rows[0].shape[1], 3), 255, np.uint8)
+    grid = np.concatenate([part for row in rows for part in (row, gap_h)][:-1])
+    cv2.imwrite(str(out), grid)
 
 
 # ------------------------------------------------------------------- measuring
@@ -295,6 +329,15 @@ def run_speed(face: Path, audio: Path, workdir: Path) -> None:
     print(f"| encode (libx264 veryfast crf 20) | {n_src / bare:.0f} |")
 
 
+def _quiet_logs() -> None:
+    """This script is an entry point: keep the engine's debug logs out of the table."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--media", type=Path, default=MEDIA)
@@ -302,11 +345,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audios", nargs="*", default=["audio_1.wav", "audio_2.wav"])
     parser.add_argument("--workdir", type=Path, default=None, help="keep rendered outputs here")
     parser.add_argument("--speed", action="store_true", help="time each stage at 720p instead")
+    parser.add_argument("--figure", type=Path, help="write a before/after PNG of the first face and audio")
+    parser.add_argument("--picks", default="20,32,44,56,68,80", help="output frames for --figure")
     parser.add_argument("--output", type=Path, help="measure this existing output video")
     parser.add_argument("--source", type=Path, help="its source video (with --output)")
     parser.add_argument("--audio", type=Path, help="its audio (with --output)")
     args = parser.parse_args(argv)
 
+    _quiet_logs()
     if args.output:
         s = measure(args.output, args.source, args.audio, Landmarks68(), {})
         print(s, "pass" if s.passed else "FAIL")
@@ -316,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
+        if args.figure:
+            figure(faces[0], audios[0], args.figure, [int(p) for p in args.picks.split(",")])
+            return 0
         if args.speed:
             run_speed(faces[0], audios[0], workdir)
             return 0

@@ -52,6 +52,18 @@ def scaled_clip(src: Path, height: int | None, work: Path) -> Path:
     return out
 
 
+def long_inputs(video: Path, audio: Path, minutes: float, work: Path) -> tuple[Path, Path]:
+    """A 1080p talking-head video and a speech track, both ``minutes`` long (the samples looped)."""
+    seconds = f"{minutes * 60:.0f}"
+    out_v, out_a = work / f"long_{minutes:g}.mp4", work / f"long_{minutes:g}.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(video), "-t", seconds,
+                    "-vf", "scale=-2:1080,pad=1920:1080:(ow-iw)/2:0", "-an", "-c:v", "libx264", "-preset",
+                    "ultrafast", "-crf", "23", str(out_v)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(audio), "-t", seconds,
+                    str(out_a)], check=True)
+    return out_v, out_a
+
+
 def timed(fn):
     started = time.perf_counter()
     result = fn()
@@ -159,6 +171,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="native,720,1080")
     parser.add_argument("--engine", default="builtin")
     parser.add_argument("--scaling", type=int, default=0, help="also time a job of N videos vs 1 (same audio)")
+    parser.add_argument("--long-minutes", default="", help="e.g. 1,10: peak RSS of 1080p inputs this long")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="heygem-bench-"))
     try:
@@ -184,6 +197,11 @@ def main() -> None:
             many = end_to_end(clip, args.audio, args.engine, work, videos=args.scaling)
             print(f"job of 1 video: {one['seconds']:.1f} s; job of {args.scaling} videos: {many['seconds']:.1f} s; "
                   f"ratio {many['seconds'] / one['seconds']:.2f} (limit {args.scaling + 0.2:.1f})")
+        for minutes in [float(m) for m in args.long_minutes.split(",") if m]:
+            video, audio = long_inputs(args.video, args.audio, minutes, work)
+            run = end_to_end(video, audio, args.engine, work)
+            print(f"{minutes:g}-minute 1080p input: {run['frames']} frames in {run['seconds']:.0f} s "
+                  f"({run['frames'] / run['seconds']:.1f} fps), peak RSS {run['peak_rss_mb']:.0f} MB")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

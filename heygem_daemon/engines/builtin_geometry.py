@@ -37,6 +37,8 @@ MAX_GAP_IOD = 0.18
 UPPER_INNER_SHARE = -0.12
 UPPER_OUTER_SHARE = -0.05
 CHIN_SHARE = 0.8
+#: the warp starts this far (fraction of the eye distance) below the nose base
+NOSE_MARGIN_IOD = 0.04
 #: below-chin knot, as a fraction of the eye distance under the chin
 BELOW_CHIN_IOD = 0.35
 #: lip-corner distance change at width = +-1 and at full rounding
@@ -143,7 +145,8 @@ def _source_knots(columns: np.ndarray, to_face, iod: float) -> np.ndarray:
     upper_outer = _contour(columns, to_face(UPPER_OUTER))
     knots = np.stack(
         [
-            np.full_like(columns, min(nose, float(upper_outer.min()) - 2.0)),
+            # a little below the nose base: the upsampled map may reach a few pixels above its knot
+            np.full_like(columns, min(nose + NOSE_MARGIN_IOD * iod, float(upper_outer.min()) - 2.0)),
             upper_outer,
             _contour(columns, to_face(UPPER_INNER)),
             _contour(columns, to_face(LOWER_INNER)),

@@ -22,7 +22,7 @@ from .builtin_geometry import WarpPlan
 
 #: teeth colour before mixing with the lips (BGR), and how visible the teeth band is
 _TEETH_BGR = (228.0, 232.0, 238.0)
-_TEETH_ALPHA = 0.7
+_TEETH_ALPHA = 0.65
 #: cavity brightness relative to the lips: edges, deepest point
 _CAVITY_EDGE = 0.55
 _CAVITY_DEEP = 0.28
@@ -197,8 +197,9 @@ def _mouth_interior(u, v, out, amount, t, plans) -> tuple[torch.Tensor, torch.Te
     half = torch.tensor([abs(p.u_range[1]) / 2.3 for p in plans], device=u.device)[:, None, None]
     across = (1.0 - ((u.abs() / half - 0.45) / 0.4).clamp(0, 1)) ** 2
     down = (1.0 - ((v - top) / teeth_height).clamp(0, 1)) ** 0.7
-    visible = (gap / (0.06 * iod)).clamp(0, 1)
+    # teeth show only once the lips are clearly apart (no white line on a narrow gap)
+    visible = ((gap - 0.025 * iod) / (0.06 * iod)).clamp(0, 1)
     teeth_w = (_TEETH_ALPHA * across * down * visible)[:, None]
-    teeth = 0.7 * torch.tensor(_TEETH_BGR, device=u.device)[None, :, None, None] + 0.3 * lip
+    teeth = 0.72 * torch.tensor(_TEETH_BGR, device=u.device)[None, :, None, None] + 0.28 * lip
     paint = cavity * (1 - teeth_w) + teeth * teeth_w
     return alpha, paint

@@ -138,6 +138,11 @@ class Claimer:
         if os.path.lexists(claim.folder):
             return None
         try:
+            # the share may have been remounted (or .heygem deleted) since start-up:
+            # without the claim area every rename fails and the job would never run.
+            # Not parents=True: a vanished inbox mount point must not be recreated.
+            self.root.parent.mkdir(exist_ok=True)
+            self.root.mkdir(exist_ok=True)
             os.rename(self.inbox / job, claim.folder)
         except FileNotFoundError:
             return None  # another daemon renamed it first

@@ -22,8 +22,8 @@ HANGOVER_S = 0.08
 MIN_VOICED_S = 0.04
 #: the noise floor is tracked over this window (adapts to slowly changing noise)
 FLOOR_WINDOW_S = 2.0
-#: smoothing of the opening (sigma); ~20 ms keeps syllables, removes pitch flutter
-OPEN_SIGMA_S = 0.02
+#: smoothing of the opening (sigma): keeps syllables and onsets (+-20 ms), removes pitch flutter
+OPEN_SIGMA_S = 0.012
 SHAPE_SIGMA_S = 0.05
 _EPS = 1e-10
 

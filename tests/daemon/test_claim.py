@@ -50,7 +50,7 @@ def test_this_hosts_old_claims_are_resumed_and_other_hosts_only_after_their_leas
     """A restart adopts its own host's claims at once; another host's only once its lease is stale."""
     _job(tmp_path, "mine")
     _job(tmp_path, "theirs")
-    old_me = Claimer(tmp_path, host="me", pid=1)
+    old_me = Claimer(tmp_path, host="me", pid=_dead_pid())
     other = Claimer(tmp_path, host="other", pid=2)
     old_me.ensure_dirs()
     old_me.claim("mine")
@@ -62,7 +62,31 @@ def test_this_hosts_old_claims_are_resumed_and_other_hosts_only_after_their_leas
     adopted = me.adopt(me.adoptable(60, now)[0])
     assert adopted.name == "mine.me.3" and adopted.folder.is_dir()
     lease = adopted.read_lease()
-    assert (lease.host, lease.pid) == ("me", 3) and lease.staging_id.startswith("mine.me.1.")
+    assert (lease.host, lease.pid) == ("me", 3) and lease.staging_id.startswith(f"mine.me.{old_me.pid}.")
+
+
+def test_a_live_sibling_daemon_on_this_host_keeps_its_claim_until_its_lease_expires(tmp_path):
+    """Two daemons on one host: a running pid's claim is not adopted while its lease is fresh."""
+    _job(tmp_path, "busy")
+    sibling = Claimer(tmp_path, host="me", pid=os.getpid())
+    sibling.ensure_dirs()
+    sibling.claim("busy")
+    me = Claimer(tmp_path, host="me", pid=_dead_pid())
+    assert me.adoptable(lease_seconds=60, now=time.time()) == []
+    assert [c.job for c in me.adoptable(lease_seconds=60, now=time.time() + 61)] == ["busy"]
+
+
+def _dead_pid() -> int:
+    """A pid no process has right now."""
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
 
 
 def test_heartbeat_keeps_a_lease_fresh(tmp_path):

@@ -66,3 +66,15 @@ def test_a_bad_config_is_one_readable_line_not_a_traceback(tmp_path):
     cfg.write_text("setle_seconds = 1\n")
     result = cli("status", "--config", str(cfg))
     assert result.returncode == 2 and "setle_seconds" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_processes_the_bundled_sample_job_with_the_builtin_engine(tmp_path):
+    """demo needs nothing but the package: it drops its own sample job and publishes it."""
+    result = cli("demo", "--inbox", str(tmp_path / "in"), "--outbox", str(tmp_path / "out"),
+                 "--settle-seconds", "0", "--log-level", "warning", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (job,) = [p for p in (tmp_path / "out").iterdir() if p.name.startswith("sample-")]
+    report = json.loads((job / "report.json").read_text())
+    assert report["status"] == "done" and report["engine"] == "builtin"
+    assert (job / "presenter_voice.mp4").stat().st_size > 10_000
+    assert report["outputs"][0]["frames_with_face"] > 0.9 * report["outputs"][0]["frames"]

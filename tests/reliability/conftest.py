@@ -7,6 +7,7 @@ small once per session so hundreds of jobs fit the CI budget on a 2-core box.
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import subprocess
 from pathlib import Path
@@ -66,3 +67,50 @@ def media_duration(path: Path) -> float:
 def job_folders(outbox: Path) -> list[Path]:
     """Published job folders (hidden staging and the status files excluded)."""
     return sorted(p for p in outbox.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+class InotifySpy:
+    """Records every open, read, write or change of the watched paths (files and folders).
+
+    A watch on a file reports access through any name, hard links included; a
+    watch on a folder reports its entries.  Stat calls are not reads and don't count.
+    """
+
+    IN_ACCESS, IN_MODIFY, IN_ATTRIB, IN_OPEN = 0x1, 0x2, 0x4, 0x20
+    IN_CREATE, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO = 0x100, 0x200, 0x40, 0x80
+    IN_NONBLOCK = 0o4000
+
+    def __init__(self, paths: list[Path]) -> None:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        self.fd = libc.inotify_init1(self.IN_NONBLOCK)
+        if self.fd < 0:
+            pytest.skip("inotify is not available here")
+        mask = (self.IN_ACCESS | self.IN_MODIFY | self.IN_ATTRIB | self.IN_OPEN | self.IN_CREATE
+                | self.IN_DELETE | self.IN_MOVED_FROM | self.IN_MOVED_TO)
+        self.watches: dict[int, Path] = {}
+        for path in paths:
+            wd = libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
+            assert wd >= 0, f"cannot watch {path}"
+            self.watches[wd] = path
+
+    def events(self) -> list[str]:
+        import struct
+
+        found: list[str] = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return found
+            offset = 0
+            while offset < len(data):
+                wd, mask, _cookie, size = struct.unpack_from("iIII", data, offset)
+                name = data[offset + 16 : offset + 16 + size].rstrip(b"\0").decode(errors="replace")
+                found.append(f"{self.watches.get(wd)}/{name} mask={mask:#x}")
+                offset += 16 + size
+
+    def close(self) -> None:
+        os.close(self.fd)

@@ -1,0 +1,135 @@
+"""BuiltinEngine on a real face: pass-through, containment, mouth follows the target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from heygem_daemon.engines.base import AudioClip, AudioFeatures, Engine, EngineConfig
+from heygem_daemon.engines.builtin import BuiltinEngine
+from heygem_daemon.engines.builtin_geometry import NOSE_BASE, source_gap
+from heygem_daemon.errors import EngineError
+from heygem_daemon.faces.tracker import FaceTracker
+from heygem_daemon.speech.curve import MouthCurve
+
+MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
+
+
+@pytest.fixture(scope="module")
+def clip():
+    """12 frames of face_1.mp4 and their face track."""
+    path = MEDIA / "face_1.mp4"
+    if not path.is_file():
+        pytest.skip(f"sample media not found at {MEDIA} (a fresh clone has none)")
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        while len(frames) < 12:
+            ok, frame = capture.read()
+            assert ok
+            frames.append(frame)
+    finally:
+        capture.release()
+    frames = np.stack(frames)
+    return frames, FaceTracker().track(frames)
+
+
+@pytest.fixture(scope="module")
+def engine() -> BuiltinEngine:
+    return BuiltinEngine(EngineConfig(device="cpu"))
+
+
+def _constant(opening: float, seconds: float = 2.0) -> AudioFeatures:
+    n = int(seconds * 100)
+    curve = MouthCurve(100.0, np.full(n, opening), np.zeros(n), np.zeros(n), voiced=np.ones(n, bool))
+    return AudioFeatures(data=curve, duration_s=seconds, source="loudness")
+
+
+def _faces(clip):
+    frames, track = clip
+    height, width = frames.shape[1:3]
+    return [track.face(i, width, height) for i in range(len(frames))]
+
+
+def test_implements_the_engine_protocol(engine):
+    """BuiltinEngine satisfies the Engine protocol and reports its device."""
+    assert isinstance(engine, Engine)
+    assert engine.name == "builtin" and engine.device == "cpu"
+
+
+def test_frames_without_a_face_come_back_byte_identical(engine, clip):
+    """A black frame and a frame whose face is None pass through unchanged."""
+    frames, _ = clip
+    batch = np.stack([np.zeros_like(frames[0]), frames[3]])
+    out = engine.render(batch, [None, None], _constant(1.0), np.array([0, 1]), 30.0)
+    assert out.dtype == np.uint8 and out.shape == batch.shape
+    assert np.array_equal(out, batch)
+
+
+def test_only_the_lower_face_changes(engine, clip):
+    """Pixels above the nose base (across the face's axis) are exactly equal; changes stay in the lower face."""
+    frames, _ = clip
+    faces = _faces(clip)
+    out = engine.render(frames, faces, _constant(1.0), np.arange(len(frames)), 30.0)
+    for frame, result, face in zip(frames, out, faces):
+        marks = face.landmarks
+        changed = np.any(frame != result, axis=2)
+        assert changed.any()
+        rows, cols = np.nonzero(changed)
+        iod = np.linalg.norm(marks[263] - marks[33])
+        axis_u = (marks[263] - marks[33]) / iod
+        axis_v = np.array([-axis_u[1], axis_u[0]])
+        below_nose = (np.stack([cols, rows], axis=1) - marks[NOSE_BASE]) @ axis_v
+        assert below_nose.min() > 0
+        assert rows.min() > marks[NOSE_BASE, 1] - 0.05 * iod
+        assert rows.max() < marks[152, 1] + 0.45 * iod
+        jaw_x = marks[[132, 361], 0]
+        assert cols.min() >= jaw_x.min() - 0.1 * iod and cols.max() <= jaw_x.max() + 0.1 * iod
+
+
+def _measured_gaps(frames: np.ndarray) -> np.ndarray:
+    track = FaceTracker(smooth_sigma=0).track(frames)
+    height, width = frames.shape[1:3]
+    return np.array([source_gap(track.face(i, width, height).landmarks) for i in range(len(frames))])
+
+
+def test_mouth_opens_and_closes_to_the_target(engine, clip):
+    """Re-tracking the output: target 0 gives a closed mouth, target 1 a wide-open one."""
+    frames, _ = clip
+    faces = _faces(clip)
+    index = np.arange(len(frames))
+    closed = _measured_gaps(engine.render(frames, faces, _constant(0.0), index, 30.0))
+    opened = _measured_gaps(engine.render(frames, faces, _constant(1.0), index, 30.0))
+    source = _measured_gaps(frames)
+    assert closed.mean() < 0.02 and closed.max() < 0.04
+    assert opened.min() > 0.12
+    assert opened.mean() > source.mean() + 0.05
+
+
+def test_prepare_reports_the_source_and_duration(engine, clip):
+    """prepare() returns a mouth curve covering the audio, source "loudness" without transcript."""
+    rng = np.random.default_rng(0)
+    samples = (0.1 * rng.standard_normal(16_000)).astype(np.float32)
+    features = engine.prepare(AudioClip(samples))
+    assert features.source == "loudness"
+    assert features.duration_s == pytest.approx(1.0)
+    assert isinstance(features.data, MouthCurve) and len(features.data.open) == 100
+
+
+def test_foreign_features_are_an_engine_error(engine, clip):
+    """Features from another engine are refused with a readable error."""
+    frames, _ = clip
+    with pytest.raises(EngineError):
+        engine.render(frames[:1], [None], AudioFeatures(data=object(), duration_s=1.0), np.array([0]), 30.0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_unavailable_gpu_is_a_readable_error():
+    """Asking for cuda:0 on a machine without a GPU is an EngineError; "auto" falls back to CPU."""
+    with pytest.raises(EngineError, match="not available"):
+        BuiltinEngine(EngineConfig(device="cuda:0"))
+    assert BuiltinEngine(EngineConfig(device="auto")).device == "cpu"
