@@ -42,6 +42,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO / ".." / "shared" / "media"
 SAMPLE_RATE = 16_000
+_TILE = 256
 THRESHOLDS = {"corr": 0.5, "lag_ms": 40.0, "psnr_up": 35.0}
 
 
@@ -153,16 +154,16 @@ def figure(face: Path, audio: Path, out: Path, picks: list[int]) -> None:
         size = 2.1 * np.linalg.norm(marks[45] - marks[36])
         x0, y0 = max(0, int(centre[0] - size / 2)), max(0, int(centre[1] - size * 0.42))
         x1, y1 = x0 + int(size), y0 + int(size)
-        pair = [cv2.resize(p[y0:y1, x0:x1], (300, 300), interpolation=cv2.INTER_AREA)
+        pair = [cv2.resize(p[y0:y1, x0:x1], (_TILE, _TILE), interpolation=cv2.INTER_AREA)
                 for p in (frames[mapping[i]], rendered[i])]
         for img, label in zip(pair, ("source", f"builtin, frame {i}")):
             cv2.putText(img, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
-        tiles.append(np.concatenate([pair[0], np.full((300, 4, 3), 255, np.uint8), pair[1]], axis=1))
-    gap_v = np.full((300, 16, 3), 255, np.uint8)
+        tiles.append(np.concatenate([pair[0], np.full((_TILE, 4, 3), 255, np.uint8), pair[1]], axis=1))
+    gap_v = np.full((_TILE, 16, 3), 255, np.uint8)
     rows = [np.concatenate([tiles[k], gap_v, tiles[k + 1]], axis=1) for k in range(0, len(tiles) - 1, 2)]
     gap_h = np.full((12, rows[0].shape[1], 3), 255, np.uint8)
     grid = np.concatenate([part for row in rows for part in (row, gap_h)][:-1])
-    cv2.imwrite(str(out), grid)
+    cv2.imwrite(str(out), grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 # ------------------------------------------------------------------- measuring

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -77,8 +76,8 @@ def stage_figures(clip: Path, audio: Path, engine_name: str, work: Path) -> dict
     decode_s, frames = timed(lambda: np.stack(list(FrameReader(clip, size))))
     n = len(frames)
     tracker = FaceTracker()
-    small = [f for f in FrameReader(clip, _track_size(info))]
-    track_s, track = timed(lambda: tracker.track(iter(small)))
+    # the pipeline hands the tracker full-size frames; it downscales for mediapipe itself
+    track_s, track = timed(lambda: tracker.track(iter(frames)))
     clip_audio = decode_audio(audio, LIMITS)
     features_s, features = timed(lambda: engine.prepare(clip_audio))
     faces = [track.face(i, size[0], size[1]) for i in range(n)]
@@ -103,17 +102,10 @@ def stage_figures(clip: Path, audio: Path, engine_name: str, work: Path) -> dict
             "render": n / render_s, "encode": n / encode_s, "device": getattr(engine, "device", "cpu")}
 
 
-def _track_size(info) -> tuple[int, int]:
-    from heygem_daemon.jobs.video import TRACK_HEIGHT
-    from heygem_daemon.media.frames import output_size
-
-    return output_size(info, min(info.height, TRACK_HEIGHT))
-
-
 def end_to_end(clip: Path, audio: Path, engine_name: str, work: Path, videos: int = 1) -> dict:
     """The real per-video pipeline in a child process (so its peak RSS is its own)."""
     code = f"""
-import json, resource, sys, time, shutil
+import json, sys, time, shutil
 from pathlib import Path
 sys.path.insert(0, {str(REPO)!r})
 from heygem_daemon.engines.base import EngineConfig
@@ -127,6 +119,11 @@ from heygem_daemon.settings import LimitSettings, OutputSettings
 sys.path.insert(0, {str(REPO / "tests")!r})
 from heygem_daemon.engines import registry as _r
 _r._BUILTIN_ENGINES["paint"] = "support.paint_engine:PaintEngine"
+def peak_rss_mb():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec from the parent
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 work = Path({str(work)!r}); cache = work / "cache"; shutil.rmtree(cache, ignore_errors=True)
 engine = EngineRegistry(EngineConfig(device="auto")).get({engine_name!r})
 tracker = FaceTracker()
@@ -144,7 +141,7 @@ for i in range({videos}):
     reports.append(report.model_dump())
 elapsed = time.perf_counter() - started
 print(json.dumps({{"seconds": elapsed, "frames": sum(r["frames"] for r in reports), "timings": reports[0]["timings_s"],
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                  "peak_rss_mb": peak_rss_mb()}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode != 0:

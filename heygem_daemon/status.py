@@ -101,10 +101,17 @@ class StatusBoard:
     def _write(self) -> None:
         data = self.snapshot()
         try:
-            write_atomic(self.outbox / "status.json", json.dumps(data, indent=1, ensure_ascii=False))
-            write_atomic(self.outbox / "index.html", render_html(data))
+            write_atomic(self.outbox / "status.json", _utf8(json.dumps(data, indent=1, ensure_ascii=False)))
+            write_atomic(self.outbox / "index.html", _utf8(render_html(data)))
         except OSError as exc:
             log.warning("status_unwritable", error=str(exc))
+
+
+def _utf8(text: str) -> str:
+    """Job folder names that are not valid UTF-8 reach us as surrogate escapes, which
+    cannot be written as UTF-8: show those bytes as \\xNN instead of failing (a failing
+    status write used to stop the daemon, at every start, for one badly named folder)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def render_html(data: dict) -> str:

@@ -53,6 +53,7 @@ class BuiltinEngine:
         self._device = resolve_device(config.device)
         self.device = str(self._device)
         self.batch_size = config.batch_size
+        log.info("engine.ready", engine=self.name, device=self.device)
 
     def prepare(self, audio: AudioClip, *, transcript: str | None = None) -> AudioFeatures:
         """Mouth curve for one audio; ``source`` says whether the transcript was used."""

@@ -44,6 +44,8 @@ BELOW_CHIN_IOD = 0.35
 #: lip-corner distance change at width = +-1 and at full rounding
 WIDTH_GAIN = 0.10
 ROUND_GAIN = 0.12
+#: the warped region reaches this many half mouth-widths to each side
+SIDE_REACH = 2.3
 #: columns sampled across the lower face for the knot tables
 COLUMNS = 64
 KNOTS = 7
@@ -61,6 +63,8 @@ class WarpPlan:
     axis_v: np.ndarray
     #: u of the first and last table column
     u_range: tuple[float, float]
+    #: half the lip-corner distance in pixels
+    half_width: float
     #: (KNOTS, COLUMNS) knot positions along v in the source and in the output
     src_knots: np.ndarray
     out_knots: np.ndarray
@@ -94,7 +98,7 @@ def plan_warp(
     to_face = lambda idx: _to_face(landmarks[list(idx)], origin, axis_u, axis_v)  # noqa: E731
     corners = to_face(MOUTH_CORNERS)
     half = max(2.0, float(abs(corners[1, 0] - corners[0, 0]) / 2.0))
-    u_lo, u_hi = -2.3 * half, 2.3 * half
+    u_lo, u_hi = -SIDE_REACH * half, SIDE_REACH * half
     columns = np.linspace(u_lo, u_hi, COLUMNS)
 
     src = _source_knots(columns, to_face, iod)
@@ -110,6 +114,7 @@ def plan_warp(
         axis_u=axis_u.astype(np.float32),
         axis_v=axis_v.astype(np.float32),
         u_range=(float(u_lo), float(u_hi)),
+        half_width=half,
         src_knots=src.astype(np.float32),
         out_knots=out.astype(np.float32),
         scale_u=scale.astype(np.float32),
@@ -146,7 +151,7 @@ def _source_knots(columns: np.ndarray, to_face, iod: float) -> np.ndarray:
     knots = np.stack(
         [
             # a little below the nose base: the upsampled map may reach a few pixels above its knot
-            np.full_like(columns, min(nose + NOSE_MARGIN_IOD * iod, float(upper_outer.min()) - 2.0)),
+            np.full_like(columns, min(nose + max(NOSE_MARGIN_IOD * iod, 3.0), float(upper_outer.min()) - 2.0)),
             upper_outer,
             _contour(columns, to_face(UPPER_INNER)),
             _contour(columns, to_face(LOWER_INNER)),

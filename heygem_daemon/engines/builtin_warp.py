@@ -28,14 +28,35 @@ _CAVITY_EDGE = 0.55
 _CAVITY_DEEP = 0.28
 #: the warp map is computed every _STRIDE pixels and upsampled
 _STRIDE = 2
+#: most crop pixels rendered at once (bounds memory: ~100 bytes a pixel)
+_MAX_PIXELS = 4_000_000
 
 
 def warp_batch(frames: np.ndarray, plans: Sequence[tuple[int, WarpPlan]], device: torch.device) -> np.ndarray:
     """Return a copy of ``frames`` with each planned face (frame index, plan) re-animated."""
     out = frames.copy()
-    jobs = [(b, plan) for b, plan in plans if _crop_size(plan)[0] > 1 and _crop_size(plan)[1] > 1]
-    if not jobs:
-        return out
+    jobs = [(b, plan) for b, plan in plans if min(_crop_size(plan)) > 1]
+    for group in _groups(jobs):
+        _warp_group(frames, out, group, device)
+    return out
+
+
+def _groups(jobs: list[tuple[int, WarpPlan]]) -> Iterator[list[tuple[int, WarpPlan]]]:
+    """Split a batch so padded crops stay under _MAX_PIXELS (4K close-ups stay bounded)."""
+    group: list[tuple[int, WarpPlan]] = []
+    height = width = 0
+    for job in jobs:
+        h, w = _crop_size(job[1])
+        if group and (len(group) + 1) * max(height, h) * max(width, w) > _MAX_PIXELS:
+            yield group
+            group, height, width = [], 0, 0
+        group.append(job)
+        height, width = max(height, h), max(width, w)
+    if group:
+        yield group
+
+
+def _warp_group(frames: np.ndarray, out: np.ndarray, jobs: list[tuple[int, WarpPlan]], device: torch.device) -> None:
     height = max(_crop_size(plan)[0] for _, plan in jobs)
     width = max(_crop_size(plan)[1] for _, plan in jobs)
     crops = np.stack([_padded_crop(frames[b], plan, height, width) for b, plan in jobs])
@@ -45,7 +66,6 @@ def warp_batch(frames: np.ndarray, plans: Sequence[tuple[int, WarpPlan]], device
     for (b, plan), crop in zip(jobs, result):
         x0, y0, x1, y1 = plan.crop
         out[b, y0:y1, x0:x1] = crop[: y1 - y0, : x1 - x0]
-    return out
 
 
 @contextmanager
@@ -91,20 +111,21 @@ def _tables(plans: Sequence[WarpPlan], device: torch.device) -> dict[str, torch.
         "cavity": stack([p.cavity for p in plans]),
         "lip": stack([p.lip_bgr for p in plans]),
         "iod": stack([np.array(p.iod) for p in plans]),
+        "half": stack([np.array(p.half_width) for p in plans]),
     }
 
 
 def _render(crops: torch.Tensor, plans: Sequence[WarpPlan], device: torch.device) -> torch.Tensor:
     """(N, H, W, 3) uint8 crops → re-animated crops, same shape."""
     t = _tables(plans, device)
-    n, height, width, _ = crops.shape
+    height, width = crops.shape[1:3]
     # The map and the paint are smooth, so they are computed on a grid of every
     # _STRIDE-th pixel and upsampled: a quarter of the arithmetic, same look.
     rows = (height - 1 + _STRIDE - 1) // _STRIDE + 1
     cols = (width - 1 + _STRIDE - 1) // _STRIDE + 1
     ys = torch.arange(rows, device=device, dtype=torch.float32) * _STRIDE
     xs = torch.arange(cols, device=device, dtype=torch.float32) * _STRIDE
-    coarse = _coarse_fields(ys[None, :, None], xs[None, None, :], t, plans)
+    coarse = _coarse_fields(ys[None, :, None], xs[None, None, :], t)
     fine = F.interpolate(
         coarse, size=((rows - 1) * _STRIDE + 1, (cols - 1) * _STRIDE + 1), mode="bilinear", align_corners=True
     )[:, :, :height, :width]
@@ -121,7 +142,7 @@ def _render(crops: torch.Tensor, plans: Sequence[WarpPlan], device: torch.device
     return result.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def _coarse_fields(ys, xs, t, plans) -> torch.Tensor:
+def _coarse_fields(ys: torch.Tensor, xs: torch.Tensor, t: dict[str, torch.Tensor]) -> torch.Tensor:
     """(N, 6, rows, cols): backward offsets dx, dy, interior alpha and BGR paint."""
     # Pixel positions in the face frame (u along the eyes, v down the face).
     rx = xs + (t["crop_xy"][:, 0] - t["origin"][:, 0])[:, None, None]
@@ -135,7 +156,7 @@ def _coarse_fields(ys, xs, t, plans) -> torch.Tensor:
     du = _horizontal_offset(u, v, column(t["scale"][:, None])[:, 0], out)
     dx = du * au[:, 0] + dv * av[:, 0]
     dy = du * au[:, 1] + dv * av[:, 1]
-    alpha, paint = _mouth_interior(u, v, out, column(t["cavity"][:, None])[:, 0], t, plans)
+    alpha, paint = _mouth_interior(u, v, out, column(t["cavity"][:, None])[:, 0], t)
     return torch.cat([dx[:, None], dy[:, None], alpha[:, None], paint], dim=1)
 
 
@@ -177,7 +198,9 @@ def _horizontal_offset(u: torch.Tensor, v: torch.Tensor, scale: torch.Tensor, ou
     return u / effective - u
 
 
-def _mouth_interior(u, v, out, amount, t, plans) -> tuple[torch.Tensor, torch.Tensor]:
+def _mouth_interior(
+    u: torch.Tensor, v: torch.Tensor, out: torch.Tensor, amount: torch.Tensor, t: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Alpha and colour of the synthesised mouth interior (dark cavity, soft upper-teeth band)."""
     top, bottom = out[:, 2], out[:, 3]
     gap = (bottom - top).clamp_min(0.0)
@@ -194,7 +217,7 @@ def _mouth_interior(u, v, out, amount, t, plans) -> tuple[torch.Tensor, torch.Te
     lip = t["lip"][:, :, None, None]
     cavity = lip * shade[:, None]
     teeth_height = torch.minimum(0.4 * gap, 0.07 * iod).clamp_min(1.0)
-    half = torch.tensor([abs(p.u_range[1]) / 2.3 for p in plans], device=u.device)[:, None, None]
+    half = t["half"][:, None, None]
     across = (1.0 - ((u.abs() / half - 0.45) / 0.4).clamp(0, 1)) ** 2
     down = (1.0 - ((v - top) / teeth_height).clamp(0, 1)) ** 0.7
     # teeth show only once the lips are clearly apart (no white line on a narrow gap)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,8 +122,10 @@ class SettleTracker:
         if quiet_for < self.settle_seconds:
             return Readiness(False, f"settling ({quiet_for:.0f}/{self.settle_seconds:.0f} s unchanged)")
         wanted = named_in_job_toml(folder, self.max_toml_bytes) or []
-        present = set(names)
-        missing = tuple(n for n in wanted if n not in present and _plain(n))
+        # NFC on both sides: a Mac stores 'café.mp4' decomposed (NFD) while job.toml
+        # typed on another machine names it composed; validation matches them the same way
+        present = {unicodedata.normalize("NFC", n) for n in names}
+        missing = tuple(n for n in wanted if unicodedata.normalize("NFC", n) not in present and _plain(n))
         if missing:
             return Readiness(False, f"waiting for {missing[0]} named in job.toml", missing)
         return Readiness(True, f"unchanged for {quiet_for:.0f} s")

@@ -1,9 +1,10 @@
-"""Three stages over bounded queues: read → transform → write.
+"""Stages over bounded queues: source → stage → … → sink, each in its own thread.
 
-Decoding, rendering and encoding overlap (the reader and writer are ffmpeg
-processes fed by threads), and memory is bounded by ``depth`` batches whatever
-the video's length.  An error in any stage stops all three and is re-raised in
-the caller's thread.
+Decoding, face tracking, rendering and encoding overlap (the reader and writer
+are ffmpeg processes fed by threads; mediapipe and torch release the GIL in
+their native code), and memory is bounded by ``depth`` items per queue
+whatever the video's length.  An error in any stage stops them all and is
+re-raised in the caller's thread; ``check`` (the stop flag) is polled there.
 """
 
 from __future__ import annotations
@@ -12,118 +13,124 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Iterator, TypeVar
-
-T = TypeVar("T")
-U = TypeVar("U")
+from typing import Any, Callable, Iterable, Protocol
 
 _END = object()
-_POLL_S = 0.2
+_POLL_S = 0.1
+
+
+class Stage(Protocol):
+    """One step: ``feed`` may hold items back (look-ahead) and ``flush`` releases them at the end."""
+
+    def feed(self, item: Any) -> Iterable[Any]: ...
+
+    def flush(self) -> Iterable[Any]: ...
 
 
 @dataclass
-class StageClock:
-    """Seconds each stage spent in its own work (not waiting on queues)."""
+class MapStage:
+    """A one-in, one-out stage from a plain function."""
 
-    read: float = 0.0
-    transform: float = 0.0
-    write: float = 0.0
+    fn: Callable[[Any], Any]
+
+    def feed(self, item: Any) -> Iterable[Any]:
+        return (self.fn(item),)
+
+    def flush(self) -> Iterable[Any]:
+        return ()
 
 
 @dataclass
-class _Failure:
-    error: BaseException
-
-
-@dataclass
-class Pipeline(Generic[T, U]):
-    produce: Callable[[], T | None]
-    transform: Callable[[T], U]
-    consume: Callable[[U], None]
-    depth: int = 3
+class Pipeline:
+    produce: Callable[[], Any | None]
+    stages: list[Stage]
+    consume: Callable[[Any], None]
+    depth: int = 2
     check: Callable[[], None] = lambda: None
-    clock: StageClock = field(default_factory=StageClock)
+    #: seconds each step spent in its own work (not waiting on queues): "source", 0..n-1, "sink"
+    clock: dict[Any, float] = field(default_factory=dict)
 
     def run(self) -> None:
-        inq: queue.Queue = queue.Queue(self.depth)
-        outq: queue.Queue = queue.Queue(self.depth)
+        queues = [queue.Queue(self.depth) for _ in range(len(self.stages) + 1)]
         stop = threading.Event()
-        reader = threading.Thread(target=self._read, args=(inq, stop), name="pipeline-read", daemon=True)
-        writer = threading.Thread(target=self._write, args=(outq, stop), name="pipeline-write", daemon=True)
-        writer_error: list[BaseException] = []
-        self._writer_error = writer_error
-        reader.start()
-        writer.start()
+        errors: list[BaseException] = []
+        workers = [threading.Thread(target=self._guard, args=(self._source, queues[0], stop, errors),
+                                    name="pipeline-source", daemon=True)]
+        for index, stage in enumerate(self.stages):
+            workers.append(threading.Thread(
+                target=self._guard, args=(self._stage, index, stage, queues[index], queues[index + 1], stop, errors),
+                name=f"pipeline-stage{index}", daemon=True))
+        workers.append(threading.Thread(target=self._guard, args=(self._sink, queues[-1], stop, errors),
+                                        name="pipeline-sink", daemon=True))
+        for worker in workers:
+            worker.start()
         try:
-            for item in self._items(inq):
+            sink = workers[-1]
+            while sink.is_alive() and not errors:
                 self.check()
-                started = time.perf_counter()
-                result = self.transform(item)
-                self.clock.transform += time.perf_counter() - started
-                self._put(outq, result, stop, writer)
-            self._put(outq, _END, stop, writer)
-            writer.join()
-            if writer_error:
-                raise writer_error[0]
+                sink.join(_POLL_S)
+            if errors:
+                raise errors[0]
         finally:
             stop.set()
-            reader.join()
-            writer.join()
+            for worker in workers:
+                worker.join()
 
-    def _items(self, inq: queue.Queue) -> Iterator[T]:
-        while True:
-            item = inq.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-
-    def _put(self, q: queue.Queue, item: object, stop: threading.Event, writer: threading.Thread) -> None:
-        while True:
-            if self._writer_error:
-                raise self._writer_error[0]
-            try:
-                q.put(item, timeout=_POLL_S)
-                return
-            except queue.Full:
-                if not writer.is_alive():
-                    raise RuntimeError("writer stage ended unexpectedly") from None
-
-    def _read(self, inq: queue.Queue, stop: threading.Event) -> None:
+    # -- the threads ----------------------------------------------------------------------------
+    def _guard(self, target, *args) -> None:
+        errors, stop = args[-1], args[-2]
         try:
-            while not stop.is_set():
-                started = time.perf_counter()
-                item = self.produce()
-                self.clock.read += time.perf_counter() - started
-                if item is None:
-                    self._offer(inq, _END, stop)
-                    return
-                self._offer(inq, item, stop)
+            target(*args[:-1])
         except BaseException as exc:  # noqa: BLE001 -- handed to the caller's thread
-            self._offer(inq, _Failure(exc), stop)
+            errors.append(exc)
+            stop.set()
 
-    def _offer(self, q: queue.Queue, item: object, stop: threading.Event) -> None:
+    def _timed(self, key, fn, *args):
+        started = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.clock[key] = self.clock.get(key, 0.0) + time.perf_counter() - started
+
+    def _source(self, out: queue.Queue, stop: threading.Event) -> None:
         while not stop.is_set():
-            try:
-                q.put(item, timeout=_POLL_S)
+            item = self._timed("source", self.produce)
+            if not _put(out, _END if item is None else item, stop) or item is None:
                 return
-            except queue.Full:
-                continue
 
-    def _write(self, outq: queue.Queue, stop: threading.Event) -> None:
-        try:
-            while True:
-                try:
-                    item = outq.get(timeout=_POLL_S)
-                except queue.Empty:
-                    if stop.is_set():
+    def _stage(self, index: int, stage: Stage, inq: queue.Queue, out: queue.Queue, stop: threading.Event) -> None:
+        while (item := _get(inq, stop)) is not None:
+            if item is _END:
+                for result in self._timed(index, lambda: list(stage.flush())):
+                    if not _put(out, result, stop):
                         return
-                    continue
-                if item is _END:
+                _put(out, _END, stop)
+                return
+            for result in self._timed(index, lambda: list(stage.feed(item))):
+                if not _put(out, result, stop):
                     return
-                started = time.perf_counter()
-                self.consume(item)
-                self.clock.write += time.perf_counter() - started
-        except BaseException as exc:  # noqa: BLE001 -- handed to the caller's thread
-            self._writer_error.append(exc)
+
+    def _sink(self, inq: queue.Queue, stop: threading.Event) -> None:
+        while (item := _get(inq, stop)) is not None and item is not _END:
+            self._timed("sink", self.consume, item)
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put unless the pipeline is stopping; False when it is."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=_POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event) -> object | None:
+    """The next item, or None when the pipeline is stopping."""
+    while not stop.is_set():
+        try:
+            return q.get(timeout=_POLL_S)
+        except queue.Empty:
+            continue
+    return None

@@ -27,7 +27,7 @@ from ..media.frames import FrameWriter, decode_rate, output_size
 from ..media.probe import VideoInfo, probe
 from ..media.timeline import FrameSource, output_frame_count
 from ..settings import LimitSettings, OutputSettings
-from .pipeline import Pipeline
+from .pipeline import MapStage, Pipeline
 from .report import OutputReport, Timings
 
 log = get_logger()
@@ -169,17 +169,14 @@ class _TrackedFaces:
         self.session = TrackingSession(tracker)
         self.session_result: FaceTrack | None = None
         self.whole_video = False
-        self.seconds = 0.0
 
     def feed(self, srcs, frames, source_done: bool) -> None:
-        started = time.perf_counter()
         for src, frame in zip(srcs, frames):
             if int(src) == self.session.count:  # a first visit; revisits were tracked already
                 self.session.push(frame)
         if source_done:
             self.whole_video = True
             self.finish()
-        self.seconds += time.perf_counter() - started
 
     def finish(self) -> None:
         if not self.session.ended:
@@ -202,6 +199,32 @@ class _TrackedFaces:
 
 
 # -- the render pass -------------------------------------------------------------------------------
+class _FaceStage:
+    """Pipeline stage: attaches final faces to each batch, holding batches back until they are final."""
+
+    def __init__(self, faces, size: tuple[int, int]) -> None:
+        self.faces = faces
+        self.size = size
+        self.pending: deque = deque()
+
+    def feed(self, batch):
+        outs, srcs, frames, source_done = batch
+        self.faces.feed(srcs, frames, source_done)
+        self.pending.append((outs, srcs, frames))
+        return self._release(final=False)
+
+    def flush(self):
+        self.faces.finish()
+        return self._release(final=True)
+
+    def _release(self, final: bool):
+        ready = []
+        while self.pending and (final or self.faces.ready(self.pending[0][1])):
+            outs, srcs, frames = self.pending.popleft()
+            ready.append((outs, frames, self.faces.faces(srcs, *self.size)))
+        return ready
+
+
 def _render(task: VideoTask, plan: _Plan, faces, features, tools: VideoTools, timings: Timings) -> tuple[int, int]:
     engine = tools.engine
     width, height = plan.size
@@ -210,8 +233,6 @@ def _render(task: VideoTask, plan: _Plan, faces, features, tools: VideoTools, ti
     pad = task.output.when_video_longer == "keep" and plan.duration_s > task.audio_duration_s
     per_batch = max(1, min(engine.batch_size, BATCH_BYTES // (width * height * 3)))
     task.output_path.unlink(missing_ok=True)
-    pending: deque = deque()
-    exhausted = [False]
     with (
         FrameSource(task.video_path, plan.size, plan.n_out, info.frame_count, task.output.when_video_shorter,
                     task.spool_dir, fps_text=decode_rate(info)) as source,
@@ -220,21 +241,10 @@ def _render(task: VideoTask, plan: _Plan, faces, features, tools: VideoTools, ti
                     pad_audio=pad) as writer,
     ):
         def produce():
-            # read ahead until the oldest pending batch has final faces
-            while not (pending and (exhausted[0] or faces.ready(pending[0][1]))):
-                if exhausted[0]:
-                    return None
-                outs, srcs, frames = source.next_batch(per_batch)
-                if len(outs) == 0:
-                    exhausted[0] = True
-                    faces.finish()
-                    continue
-                faces.feed(srcs, frames, source.decoded_frames is not None)
-                pending.append((outs, srcs, frames))
-            outs, srcs, frames = pending.popleft()
-            return outs, frames, faces.faces(srcs, width, height)
+            outs, srcs, frames = source.next_batch(per_batch)
+            return None if len(outs) == 0 else (outs, srcs, frames, source.decoded_frames is not None)
 
-        def transform(batch):
+        def render(batch):
             outs, frames, found = batch
             counts[0] += len(frames)
             counts[1] += sum(f is not None for f in found)
@@ -243,12 +253,13 @@ def _render(task: VideoTask, plan: _Plan, faces, features, tools: VideoTools, ti
             tools.progress(min(1.0, counts[0] / max(plan.n_out, 1)))
             return frames
 
-        pipeline = Pipeline(produce, transform, writer.write, depth=QUEUE_DEPTH, check=tools.check_stop)
+        pipeline = Pipeline(produce, [_FaceStage(faces, plan.size), MapStage(render)], writer.write,
+                            depth=QUEUE_DEPTH, check=tools.check_stop)
         pipeline.run()
         closing = time.perf_counter()
-    tracking = getattr(faces, "seconds", 0.0)
-    timings.faces = round(timings.faces + tracking, 3)
-    timings.decode = round(max(0.0, pipeline.clock.read - tracking), 3)
-    timings.render = round(pipeline.clock.transform, 3)
-    timings.encode = round(pipeline.clock.write + time.perf_counter() - closing, 3)
+    clock = pipeline.clock
+    timings.faces = round(timings.faces + clock.get(0, 0.0), 3)
+    timings.decode = round(clock.get("source", 0.0), 3)
+    timings.render = round(clock.get(1, 0.0), 3)
+    timings.encode = round(clock.get("sink", 0.0) + time.perf_counter() - closing, 3)
     return counts[0], counts[1]

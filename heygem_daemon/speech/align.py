@@ -52,7 +52,10 @@ def align_phones(samples: np.ndarray, rate: int, transcript: str) -> list[Phone]
         raise AlignmentFailed("the transcript has no English words")
     if rate != 16_000:
         raise AlignmentFailed(f"alignment needs 16 kHz audio, got {rate} Hz")
-    from pocketsphinx import Decoder
+    try:
+        from pocketsphinx import Decoder
+    except ImportError as exc:
+        raise AlignmentFailed(f"pocketsphinx is not installed ({exc})") from exc
 
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .curve import MouthCurve
-from .signal import HOP_S, band_spectra, gaussian_smooth, running_max, running_min
+from .dsp import HOP_S, band_spectra, gaussian_smooth, running_max, running_min
 
 BAND_HZ = (300.0, 3400.0)
 #: hangover after the level drops (keeps word endings), minimum voiced run (drops clicks)

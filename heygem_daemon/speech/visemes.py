@@ -14,7 +14,7 @@ import numpy as np
 
 from .align import Phone
 from .curve import MouthCurve
-from .signal import gaussian_smooth
+from .dsp import gaussian_smooth
 
 #: phone → (opening factor 0..1, width -1..1, rounding 0..1)
 VISEMES: dict[str, tuple[float, float, float]] = {

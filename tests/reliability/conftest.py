@@ -7,8 +7,8 @@ small once per session so hundreds of jobs fit the CI budget on a 2-core box.
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import subprocess
 from pathlib import Path
 
