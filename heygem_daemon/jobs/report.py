@@ -19,6 +19,9 @@ class AudioReport(BaseModel):
     file: str
     duration_s: float = 0.0
     features_s: float = 0.0
+    #: what drove the mouth shapes ("loudness", "transcript", "phonemes:…", "mel:wav2lip");
+    #: an addition to ARCHITECTURE §4
+    source: str = ""
 
 
 class OutputReport(BaseModel):

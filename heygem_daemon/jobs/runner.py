@@ -185,6 +185,7 @@ class JobRunner:
                 features = engine.prepare(clip, transcript=plan.transcript)
                 entry.features_s = round(time.perf_counter() - started, 3)
                 entry.duration_s = round(clip.duration_s, 3)
+                entry.source = features.source
                 prepared[name] = PreparedAudio(clip, features, None)
                 log.info("audio_prepared", audio=name, duration_s=entry.duration_s,
                          features_s=entry.features_s, source=features.source)
