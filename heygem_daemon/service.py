@@ -20,6 +20,7 @@ from .engines.base import EngineConfig
 from .engines.registry import EngineRegistry
 from .errors import OutboxUnavailableError, StopRequested
 from .intake.claim import Claim, Claimer
+from .intake.fstype import is_network_filesystem
 from .intake.watcher import InboxWatcher
 from .jobs.runner import JobRunner
 from .jobs.scheduler import Scheduler
@@ -81,7 +82,7 @@ class Daemon:
             settings.inbox,
             settle_seconds=settings.settle_seconds,
             incomplete_timeout_s=settings.incomplete_timeout_s,
-            use_inotify=settings.polling == "auto",
+            use_inotify=settings.polling == "auto" and not is_network_filesystem(settings.inbox),
             max_toml_bytes=settings.limits.max_job_toml_bytes,
         )
         self.scheduler = Scheduler(settings.inbox, settings.state_path, max_toml_bytes=settings.limits.max_job_toml_bytes)

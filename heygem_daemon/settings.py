@@ -87,8 +87,9 @@ class Settings(BaseSettings):
 
     settle_seconds: float = Field(10.0, ge=0)
     poll_interval: float = Field(5.0, gt=0)
-    #: "auto": inotify plus scans; "always": scans only (inotify off);
-    #: both always scan, since inotify never fires for writes by other NFS/SMB hosts.
+    #: "auto": inotify plus scans, or scans only when the inbox is on a network
+    #: filesystem (NFS, SMB...); "always": scans only.  Scanning never stops,
+    #: since inotify never fires for files written by other NFS/SMB hosts.
     polling: Literal["auto", "always"] = "auto"
     lease_seconds: float = Field(120.0, ge=5)
     heartbeat_seconds: float = Field(15.0, gt=0)

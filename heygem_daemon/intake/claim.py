@@ -35,6 +35,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: lease.extra flag: the inbox folder's name was not valid UTF-8
+NAME_NOT_UTF8 = "name_not_utf8"
+
+
+def readable_job_name(name: str) -> str:
+    """The name itself, or with undecodable bytes shown as ``\\xNN`` (valid UTF-8 text)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def host_name() -> str:
     # dots separate the parts of a claim name, so they are replaced in the host
     return socket.gethostname().replace(".", "-") or "host"
@@ -133,7 +142,12 @@ class Claimer:
 
     def claim(self, job: str, *, priority: int = 0, first_seen: float | None = None) -> Claim | None:
         """Rename ``inbox/<job>`` into the claimed area; None if another daemon won
-        or a job of the same name is still claimed here (it waits its turn)."""
+        or a job of the same name is still claimed here (it waits its turn).
+
+        A folder name that is not valid UTF-8 is claimed under its readable form
+        (bad bytes as ``\\xNN``) and marked, so the runner fails it with a clear
+        message: such a name cannot be logged, reported or shown as UTF-8 text."""
+        raw_job, job = job, readable_job_name(job)
         claim = Claim(self.root, job, self.host, self.pid)
         if os.path.lexists(claim.folder):
             return None
@@ -143,7 +157,7 @@ class Claimer:
             # Not parents=True: a vanished inbox mount point must not be recreated.
             self.root.parent.mkdir(exist_ok=True)
             self.root.mkdir(exist_ok=True)
-            os.rename(self.inbox / job, claim.folder)
+            os.rename(self.inbox / raw_job, claim.folder)
         except FileNotFoundError:
             return None  # another daemon renamed it first
         except OSError as exc:
@@ -151,9 +165,10 @@ class Claimer:
             return None
         now = time.time()
         staging_id = f"{job}.{self.host}.{self.pid}.{int(now * 1000)}"
-        claim.write_lease(
-            LeaseData(job, self.host, self.pid, now, first_seen or now, priority, staging_id=staging_id)
-        )
+        lease = LeaseData(job, self.host, self.pid, now, first_seen or now, priority, staging_id=staging_id)
+        if raw_job != job:
+            lease.extra[NAME_NOT_UTF8] = True
+        claim.write_lease(lease)
         log.info("job_claimed", job=job, claim=claim.name)
         return claim
 

@@ -26,7 +26,7 @@ from ..engines.registry import EngineRegistry
 from ..errors import HeygemError, JobValidationError, StopRequested
 from ..faces.cache import FaceTrackCache
 from ..faces.tracker import FaceTracker
-from ..intake.claim import Claim, LeaseData
+from ..intake.claim import NAME_NOT_UTF8, Claim, LeaseData
 from ..logging import get_logger, job_sinks
 from ..media.audio import decode_audio
 from ..settings import Settings
@@ -91,6 +91,9 @@ class JobRunner:
         attempts = int(lease.extra.get("attempts", 0)) + 1
         lease.extra["attempts"] = attempts
         claim.write_lease(lease)
+        if lease.extra.get(NAME_NOT_UTF8):
+            return self.fail(claim, f"The job folder's name is not valid UTF-8 text (shown here as '{claim.job}', "
+                                    "the unreadable part as \\x..). Rename the folder, then put it back.")
         if attempts > self.settings.max_attempts:
             return self.fail(claim, f"Processing this job stopped the daemon {attempts - 1} times in a row; "
                                     "it was given up so the other jobs can run.")
