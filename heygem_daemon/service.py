@@ -96,6 +96,7 @@ class Daemon:
         self.runner = JobRunner(settings, self.engines, self.board, self.stop.check, self.claimer.host)
         self._running: _Running | None = None
         self._deferred: dict[str, float] = {}  # claim name → retry time
+        self._retry_errors: dict[str, str] = {}  # claim name → why it waits
         self._last_heartbeat = 0.0
         self.published: list[Path | None] = []
         self._stop_announced = False
@@ -183,7 +184,12 @@ class Daemon:
 
     def _status_line(self, queued: int, waiting: int) -> str:
         running = f"running {self._running.claim.job}" if self._running else "idle"
-        return f"{running}; {queued} queued; {waiting} arriving"
+        line = f"{running}; {queued} queued; {waiting} arriving"
+        # a full outbox cannot show this on status.json: systemctl status still can
+        retrying = [self._retry_errors[n] for n in self._deferred if n in self._retry_errors]
+        if retrying:
+            line += f"; {len(retrying)} waiting to retry: {retrying[-1]}"
+        return line
 
     def _heartbeat(self, now: float) -> None:
         if self._running is not None and now - self._last_heartbeat >= self.settings.heartbeat_seconds:
@@ -218,6 +224,7 @@ class Daemon:
         self._running = running
         self._last_heartbeat = 0.0
         self._deferred.pop(claim.name, None)
+        self._retry_errors.pop(claim.name, None)
         running.thread.start()
 
     def _run_job(self, running: _Running) -> None:
@@ -251,6 +258,7 @@ class Daemon:
         else:
             retry_at = time.time() + self.settings.retry_seconds
             self._deferred[running.claim.name] = retry_at
+            self._retry_errors[running.claim.name] = f"{job}: {value}"
             log.warning("job_will_retry", job=job, error=str(value), in_s=self.settings.retry_seconds)
             self.board.running_update(job, f"waiting to retry: {value}")
 

@@ -138,7 +138,9 @@ class Settings(BaseSettings):
 
     @property
     def cache_path(self) -> Path:
-        return self.cache_dir or self.inbox / ".heygem" / "cache"
+        # not inside the inbox: frame spools churn, and the inbox is watched (and
+        # often a share); the systemd example sets /var/cache/heygem
+        return self.cache_dir or Path.home() / ".cache" / "heygem"
 
     @property
     def claimed_path(self) -> Path:

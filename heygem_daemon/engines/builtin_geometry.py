@@ -212,7 +212,7 @@ def _cavity_amount(src: np.ndarray, out: np.ndarray, columns: np.ndarray, half: 
     gap_out = out[3] - out[2]
     change = np.abs(gap_out - gap_src) / np.maximum(np.maximum(gap_out, gap_src), 1.0)
     amount = np.clip(change * 2.0, 0.0, 1.0)
-    return amount * (np.abs(columns) < half)
+    return amount * _falloff(columns, 0.85 * half, 1.15 * half)
 
 
 def _crop_box(origin, axis_u, axis_v, u_range, src, out, shape) -> tuple[int, int, int, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,11 @@ from ..logging import get_logger
 from .settle import SettleTracker
 
 log = get_logger()
+
+# watchdog 7 warns when a recursive inotify watch re-adds a callback for a
+# folder created and removed quickly (our claim renames); harmless, and the
+# scan is the source of truth anyway
+warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
 
 
 class _WakeHandler(FileSystemEventHandler):

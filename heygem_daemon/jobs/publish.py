@@ -203,7 +203,15 @@ def publish(staging: Staging, job: str, *, before_rename=None) -> Path:
         raise _outbox_error(exc) from exc
 
 
+#: errors that mean "the disk is full": the job waits and retries, it is not failed
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_error() -> OutboxUnavailableError:
+    return OutboxUnavailableError("The outbox disk is full.", hint="Free space; the job waits and retries.")
+
+
 def _outbox_error(exc: OSError) -> OutboxUnavailableError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OutboxUnavailableError("The outbox disk is full.", hint="Free space; the job waits and retries.")
+    if exc.errno in DISK_FULL:
+        return disk_full_error()
     return OutboxUnavailableError(f"The outbox cannot be written: {exc.strerror or exc}.")

@@ -23,7 +23,7 @@ import structlog
 
 from ..engines.base import AudioClip, AudioFeatures
 from ..engines.registry import EngineRegistry
-from ..errors import HeygemError, JobValidationError, StopRequested
+from ..errors import HeygemError, JobValidationError, OutboxUnavailableError, StopRequested
 from ..faces.cache import FaceTrackCache
 from ..faces.tracker import FaceTracker
 from ..intake.claim import NAME_NOT_UTF8, Claim, LeaseData
@@ -31,7 +31,7 @@ from ..logging import get_logger, job_sinks
 from ..media.audio import decode_audio
 from ..settings import Settings
 from ..status import StatusBoard
-from .publish import Staging, fsync_dir, publish, stage_sources, write_atomic
+from .publish import DISK_FULL, Staging, disk_full_error, fsync_dir, publish, stage_sources, write_atomic
 from .report import AudioReport, JobReport, OutputReport, error_text, now_iso
 from .spec import JobPlan, OutputPair, load_job
 from .video import VideoTask, VideoTools, make_video
@@ -97,23 +97,40 @@ class JobRunner:
         if attempts > self.settings.max_attempts:
             return self.fail(claim, f"Processing this job stopped the daemon {attempts - 1} times in a row; "
                                     "it was given up so the other jobs can run.")
-        staging = self._open_staging(lease)
         try:
+            staging = self._open_staging(lease)
             with structlog.contextvars.bound_contextvars(job=claim.job, job_id=lease.staging_id):
                 return self._run(claim, lease, staging)
         except StopRequested:
             # a clean checkpoint is not a crash: don't count it against the job
-            lease.extra["attempts"] = attempts - 1
-            claim.write_lease(lease)
+            self._uncount_attempt(claim, lease, attempts)
             raise
+        except OutboxUnavailableError:
+            # nor is a full or missing outbox: else a disk full for max_attempts
+            # retries would end the job as failed once space is back
+            self._uncount_attempt(claim, lease, attempts)
+            raise
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            self._uncount_attempt(claim, lease, attempts)
+            raise disk_full_error() from exc
         finally:
-            job_sinks.close(lease.staging_id)
+            _close_job_log(lease.staging_id)
+
+    @staticmethod
+    def _uncount_attempt(claim: Claim, lease: LeaseData, attempts: int) -> None:
+        lease.extra["attempts"] = attempts - 1
+        try:
+            claim.write_lease(lease)
+        except OSError as exc:  # the inbox may be full too; the count is only a safeguard
+            log.warning("lease_unwritable", job=claim.job, error=str(exc))
 
     def fail(self, claim: Claim, message: str) -> Path:
         """Publish the job as failed without processing it (sources kept)."""
         lease = claim.read_lease() or self._fresh_lease(claim)
-        staging = self._open_staging(lease)
         try:
+            staging = self._open_staging(lease)
             with structlog.contextvars.bound_contextvars(job=claim.job, job_id=lease.staging_id):
                 log.error("job_given_up", error=message)
                 report = JobReport(job=claim.job, host=self.host, engine=self.settings.default_engine,
@@ -121,8 +138,12 @@ class JobRunner:
                 report.finished_at = now_iso()
                 report.settle_status()
                 return self._publish(claim, lease, staging, report, None)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL:
+                raise
+            raise disk_full_error() from exc
         finally:
-            job_sinks.close(lease.staging_id)
+            _close_job_log(lease.staging_id)
 
     def _open_staging(self, lease: LeaseData) -> Staging:
         staging = Staging(self.settings.outbox, lease.staging_id)
@@ -248,7 +269,12 @@ class JobRunner:
             make_video(task, audio.features, tools, out)
             staging.commit_output(pair.output)
         except HeygemError as exc:
+            full = _no_space_left(staging.path, exc)
             task.output_path.unlink(missing_ok=True)
+            if full:
+                # the encoder hit a full outbox: that is not this video's fault, and a
+                # recorded failure would be reused (not redone) when the job is retried
+                raise disk_full_error() from exc
             out.status, out.error, out.file = "failed", str(exc), None
             log.error("video_failed", error=str(exc), kind=exc.kind)
             _save_result(staging, pair, out)
@@ -313,6 +339,23 @@ class JobRunner:
             stamp = now_iso()
             marker.write_text(stamp, encoding="utf-8")
             return stamp
+
+
+def _close_job_log(staging_id: str) -> None:
+    try:
+        job_sinks.close(staging_id)
+    except OSError as exc:  # flushing the job's log.jsonl onto a full outbox
+        log.warning("job_log_unwritable", error=str(exc))
+
+
+def _no_space_left(folder: Path, exc: Exception) -> bool:
+    """Whether a failed encode ran out of disk (ffmpeg's message, or next to no space left)."""
+    if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < 1024 * 1024
+    except OSError:
+        return False
 
 
 def _failed(pair: OutputPair, error: str) -> OutputReport:
