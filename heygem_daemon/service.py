@@ -174,10 +174,15 @@ class Daemon:
         self.scheduler.prune({j.name for j in scan.ready} | set(scan.waiting))
         self._collect()
         self._heartbeat(now)
+        claim = None
         if self._running is None and not self.stop.stopping:
-            self._start_next(now)
+            claim = self._next_claim(now)
         queued = [JobStatus(j.name, "queued", f"priority {j.priority}") for j in self.scheduler.ordered()]
         self.board.set_inbox(scan.waiting, queued, scan.problem)
+        # launch only after the queue shown no longer holds the claimed job: the job
+        # thread writes status.json at once, and must not list it as queued and running
+        if claim is not None:
+            self._launch(claim)
         self.board.write()
         self.notifier.watchdog()
         self.notifier.status(self._status_line(len(queued), len(scan.waiting)))
@@ -195,11 +200,6 @@ class Daemon:
         if self._running is not None and now - self._last_heartbeat >= self.settings.heartbeat_seconds:
             self._running.claim.heartbeat()
             self._last_heartbeat = now
-
-    def _start_next(self, now: float) -> None:
-        claim = self._next_claim(now)
-        if claim is not None:
-            self._launch(claim)
 
     def _next_claim(self, now: float) -> Claim | None:
         for claim in self.claimer.existing():

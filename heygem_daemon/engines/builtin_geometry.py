@@ -41,6 +41,8 @@ CHIN_SHARE = 0.8
 NOSE_MARGIN_IOD = 0.04
 #: below-chin knot, as a fraction of the eye distance under the chin
 BELOW_CHIN_IOD = 0.35
+#: the narrowest lip gap a closing leaves (painted as the seam between the lips)
+CLOSED_SEAM_IOD = 0.015
 #: lip-corner distance change at width = +-1 and at full rounding
 WIDTH_GAIN = 0.10
 ROUND_GAIN = 0.12
@@ -104,7 +106,7 @@ def plan_warp(
     src = _source_knots(columns, to_face, iod)
     gap_now = float(np.dot(landmarks[INNER_CENTRE[1]] - landmarks[INNER_CENTRE[0]], axis_v))
     delta = float(np.clip(target_open, 0.0, 1.0)) * MAX_GAP_IOD * iod - max(gap_now, 0.0)
-    out = _output_knots(src, columns, half, delta)
+    out = _output_knots(src, columns, half, delta, iod)
     scale = _horizontal_scale(columns, half, width, rounding)
     cavity = _cavity_amount(src, out, columns, half)
     crop = _crop_box(origin, axis_u, axis_v, (u_lo, u_hi), src, out, frame.shape)
@@ -179,7 +181,7 @@ def _falloff(columns: np.ndarray, inner: float, outer: float) -> np.ndarray:
     return 0.5 * (1.0 + np.cos(np.pi * t))
 
 
-def _output_knots(src: np.ndarray, columns: np.ndarray, half: float, delta: float) -> np.ndarray:
+def _output_knots(src: np.ndarray, columns: np.ndarray, half: float, delta: float, iod: float) -> np.ndarray:
     """Displace the knots: lower lip by ``delta``, chin most of it, upper lip a little."""
     lips = _falloff(columns, 0.45 * half, 1.6 * half)
     jaw = _falloff(columns, 1.0 * half, 2.2 * half)
@@ -195,8 +197,11 @@ def _output_knots(src: np.ndarray, columns: np.ndarray, half: float, delta: floa
         ]
     )
     out = src + shift
-    # Closing stops where the lips meet; it never pushes the lower lip through the upper one.
-    out[3] = np.maximum(out[3], out[2])
+    # Closing stops where the lips meet, leaving a seam of CLOSED_SEAM_IOD (or the
+    # filmed gap, if narrower): the map then stays continuous and the seam is
+    # painted, so filmed teeth never show as a squeezed line.
+    seam = np.minimum(CLOSED_SEAM_IOD * iod, src[3] - src[2])
+    out[3] = np.maximum(out[3], out[2] + seam)
     return _increasing(out, 0.0)
 
 

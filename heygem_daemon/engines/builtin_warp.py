@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .builtin_geometry import WarpPlan
 
 #: teeth colour before mixing with the lips (BGR), and how visible the teeth band is
-_TEETH_BGR = (228.0, 232.0, 238.0)
+_TEETH_BGR = (205.0, 215.0, 222.0)
 _TEETH_ALPHA = 0.65
 #: cavity brightness relative to the lips: edges, deepest point
 _CAVITY_EDGE = 0.55
@@ -208,7 +208,7 @@ def _mouth_interior(
     feather = (0.02 * iod).clamp_min(1.0)
     # A closed mouth still gets a thin, soft lip line: it hides where the map
     # jumps over the filmed gap (teeth squeezed to a line would show).
-    half_band = torch.maximum(gap / 2, 0.008 * iod)
+    half_band = torch.maximum(gap / 2, 0.008 * iod) + 0.5 * feather
     inside = ((half_band - (v - (top + bottom) / 2).abs()) / feather + 0.5).clamp(0, 1)
     alpha = inside * amount
 
@@ -216,13 +216,18 @@ def _mouth_interior(
     shade = _CAVITY_EDGE - (_CAVITY_EDGE - _CAVITY_DEEP) * torch.sin(depth * torch.pi)
     lip = t["lip"][:, :, None, None]
     cavity = lip * shade[:, None]
-    teeth_height = torch.minimum(0.4 * gap, 0.07 * iod).clamp_min(1.0)
+    teeth_height = torch.minimum(0.3 * gap, 0.055 * iod).clamp_min(1.0)
     half = t["half"][:, None, None]
     across = (1.0 - ((u.abs() / half - 0.45) / 0.4).clamp(0, 1)) ** 2
-    down = (1.0 - ((v - top) / teeth_height).clamp(0, 1)) ** 0.7
+    # opaque just under the upper lip, a crisp lower edge (a soft one reads as smear)
+    down = (1.0 - ((v - top) / teeth_height).clamp(0, 1) ** 3).clamp(0, 1)
     # teeth show only once the lips are clearly apart (no white line on a narrow gap)
     visible = ((gap - 0.025 * iod) / (0.06 * iod)).clamp(0, 1)
     teeth_w = (_TEETH_ALPHA * across * down * visible)[:, None]
-    teeth = 0.72 * torch.tensor(_TEETH_BGR, device=u.device)[None, :, None, None] + 0.28 * lip
+    # faint gaps between incisors (~0.1 eye distance wide), so the band reads as teeth
+    gaps = (0.5 + 0.5 * torch.cos(2 * torch.pi * u / (0.1 * iod))) ** 6
+    teeth = (0.85 * torch.tensor(_TEETH_BGR, device=u.device)[None, :, None, None] + 0.15 * lip) * (
+        1.0 - 0.18 * gaps[:, None]
+    )
     paint = cavity * (1 - teeth_w) + teeth * teeth_w
     return alpha, paint

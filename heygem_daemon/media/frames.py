@@ -219,7 +219,8 @@ class FrameWriter:
             args += ["-map", "0:v:0", "-an"]
         args += [
             "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
-            "-profile:v", "high", "-pix_fmt", "yuv420p",
+            # crf 0 (allowed by the settings) is lossless, which x264 refuses under "high"
+            "-profile:v", "high444" if crf == 0 else "high", "-pix_fmt", "yuv420p",
             "-movflags", "+faststart",
             "-f", "mp4",
             "file:" + str(self.path.absolute()),

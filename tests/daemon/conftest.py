@@ -29,7 +29,8 @@ def media_dir() -> Path:
 
 def write_config(path: Path, **extra: object) -> Path:
     """A daemon.toml using the test paint engine and fast settle/poll times."""
-    values = {"settle_seconds": 1.0, "poll_interval": 0.3, "default_engine": "paint", "retry_seconds": 1.0}
+    values = {"settle_seconds": 1.0, "poll_interval": 0.3, "default_engine": "paint", "retry_seconds": 1.0,
+              "cache_dir": str(path.parent / "cache")}
     values.update(extra)
     lines = [f"{k} = {json.dumps(v)}" for k, v in values.items() if not isinstance(v, dict)]
     lines += ["[engines]", 'paint = "tests.support.paint_engine:PaintEngine"']

@@ -81,7 +81,7 @@ def test_full_outbox_makes_the_job_wait_and_it_completes_after_space_is_freed(da
     wait_for(lambda: any("waiting to retry: full: The outbox disk is full" in l for l in received()), 60, d.log)
     wait_for(lambda: sum(e.get("event") == "job_will_retry" for e in d.events()) >= 8, 60, d.log)
     assert not (d.outbox / "full").exists()
-    claimed = list((d.inbox / ".heygem" / "claimed").glob("full.*"))
+    claimed = [p for p in (d.inbox / ".heygem" / "claimed").glob("full.*") if p.is_dir()]
     assert len(claimed) == 1 and claimed[0].is_dir()
     assert {n: sha256(claimed[0] / n) for n in files} == digests
     assert not any(e.get("event") == "job_crashed" for e in d.events())
@@ -96,17 +96,19 @@ def test_full_outbox_makes_the_job_wait_and_it_completes_after_space_is_freed(da
     wait_for(lambda: any(r["job"] == "full" and r["state"] == "done" for r in _status(d.outbox)["recent"]), 10)
 
 
-def test_outbox_filling_up_during_the_job_is_retried_not_failed(daemon_factory, tiny_media, small_outbox):
-    """Space runs out while the video is encoded: the job is retried (not published as failed) once freed."""
+def test_outbox_filling_up_while_encoding_is_retried_not_failed(daemon_factory, tiny_media, small_outbox):
+    """The encoder hits a full disk mid-video: the video is not recorded as failed; freed → job 'done'."""
     d = daemon_factory({"settle_seconds": 0.3, "poll_interval": 0.2, "retry_seconds": 0.5}).start()
-    # leave about 20 KB: staging and the log fit, the encoded video does not
+    # 400 KB free: staging, logs and the copied sources fit, a lossless (crf 0) video does not
     filler = _fill(small_outbox)
     with open(filler, "r+b") as fh:
-        fh.truncate(os.path.getsize(filler) - 20 * 1024)
-    drop_job(d.inbox, "squeezed", tiny_job(tiny_media))
+        fh.truncate(os.path.getsize(filler) - 400 * 1024)
+    lossless = '[output]\ncrf = 0\npreset = "ultrafast"\n'
+    drop_job(d.inbox, "squeezed", {**tiny_job(tiny_media), "job.toml": lossless})
     wait_for(lambda: any(e.get("event") == "job_will_retry" for e in d.events())
              or (d.outbox / "squeezed").exists(), 60, d.log)
     assert not (d.outbox / "squeezed").exists(), read_report(d.outbox / "squeezed")
+    assert not any(e.get("event") == "video_failed" for e in d.events())
     filler.unlink()
     out = d.wait_published("squeezed", timeout=60)
     assert read_report(out)["status"] == "done"
