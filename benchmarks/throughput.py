@@ -150,13 +150,13 @@ print(json.dumps({{"seconds": elapsed, "frames": sum(r["frames"] for r in report
 
 
 def bare_ffmpeg(clip: Path, audio: Path, work: Path, duration: float) -> float:
-    """Decode + libx264 encode of the same clip, same settings, same audio, same duration."""
+    """Decode + libx264 encode of the same clip, same settings, same audio, same duration,
+    at the same constant frame rate as ours (a variable-rate source gets the same frames)."""
     out = work / "bare.mp4"
+    rate = probe(clip, LIMITS).video.fps_text
     args = ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-i", str(audio), "-map", "0:v", "-map", "1:a",
-            "-vf", "pingpong_placeholder", "-c:v", "libx264", "-preset", OUT.preset, "-crf", str(OUT.crf),
+            "-r", rate, "-c:v", "libx264", "-preset", OUT.preset, "-crf", str(OUT.crf),
             "-pix_fmt", "yuv420p", "-c:a", "aac", "-t", f"{duration:.3f}", "-movflags", "+faststart", str(out)]
-    args = [a for a in args if a != "pingpong_placeholder"]
-    args.remove("-vf")
     seconds, _ = timed(lambda: subprocess.run(args, check=True))
     return seconds
 

@@ -54,6 +54,10 @@ class OutboxSpy(threading.Thread):
             time.sleep(0.005)
 
 
+def _starts(d) -> int:
+    return sum(e.get("event") == "daemon_started" for e in d.events())
+
+
 def _where(inbox: Path, outbox: Path, job: str) -> dict[str, list[Path]]:
     claimed = inbox / ".heygem" / "claimed"
     return {
@@ -86,7 +90,9 @@ def test_ten_sigkills_at_random_moments_publish_every_job_exactly_once(daemon_fa
     try:
         for round_ in range(KILLS):
             d.start()
-            time.sleep(rng.uniform(0.2, 3.0))
+            # from the end of start-up (imports are not interesting) to about two jobs in
+            wait_for(lambda: _starts(d) == round_ + 1, 60, d.log)
+            time.sleep(rng.uniform(0.0, 2.5))
             claimed_now = list((d.inbox / ".heygem" / "claimed").glob("*.lease"))
             d.kill()
             mid_job_kills += bool(claimed_now)
