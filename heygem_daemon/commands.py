@@ -86,9 +86,11 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
         checks.append((tool, exe is not None, version or "not found: install ffmpeg (apt install ffmpeg)"))
     checks.append(_gpu_check(settings))
     checks.append(_engine_check(settings))
+    checks.append(_phonemes_check(settings))
+    checks.append(_alignment_check())
     for label, folder in (("inbox", settings.inbox), ("outbox", settings.outbox)):
         checks.append(_folder_check(label, folder))
-    essential_ok = all(ok for name, ok, _ in checks if not name.startswith("engine"))
+    essential_ok = all(ok for name, ok, _ in checks if not name.startswith(("engine", "speech")))
     for name, ok, detail in checks:
         print(f"[{'ok' if ok else 'FAIL'}] {name}: {detail}")
     return 0 if essential_ok else 1
@@ -118,6 +120,33 @@ def _engine_check(settings: Settings) -> tuple[str, bool, str]:
         return ("engine wav2lip", True, json.dumps(describe(), default=str))
     except (HeygemError, ImportError) as exc:
         return ("engine wav2lip", False, str(exc))
+
+
+def _phonemes_check(settings: Settings) -> tuple[str, bool, str]:
+    folder = settings.models.phonemes
+    if folder is None:
+        return ("speech phonemes", True, "not configured (models.phonemes): without a transcript, "
+                "mouth shapes come from loudness only")
+    try:
+        from .engines.device import select_device
+        from .speech.phonemes import PhonemeRecognizer
+
+        recognizer = PhonemeRecognizer(folder, device=select_device(settings.device))
+        return ("speech phonemes", True, json.dumps(recognizer.describe()))
+    except (HeygemError, ImportError) as exc:
+        return ("speech phonemes", False, f"{exc} Jobs still run, with loudness-only mouth shapes.")
+
+
+def _alignment_check() -> tuple[str, bool, str]:
+    from importlib import metadata
+
+    try:
+        from pocketsphinx import Decoder  # noqa: F401 - importable means alignment works offline
+
+        version = metadata.version("pocketsphinx")
+    except (ImportError, metadata.PackageNotFoundError) as exc:
+        return ("speech alignment", False, f"pocketsphinx missing ({exc}): job transcripts are ignored")
+    return ("speech alignment", True, f"pocketsphinx {version}: English transcripts give mouth shapes")
 
 
 def _folder_check(label: str, folder: Path) -> tuple[str, bool, str]:

@@ -240,11 +240,16 @@ class Daemon:
                 running.outcome.append(("published", self.runner.fail(running.claim, f"Internal error: {exc}")))
             except Exception as again:  # noqa: BLE001 -- e.g. outbox gone: keep the claim, retry later
                 running.outcome.append(("retry", again))
+        finally:
+            # start the next job now, not at the next poll (200 small jobs would
+            # otherwise idle up to poll_interval each)
+            self.watcher.wake.set()
 
     def _collect(self) -> None:
         running = self._running
-        if running is None or running.thread.is_alive():
+        if running is None or (running.thread.is_alive() and not running.outcome):
             return
+        running.thread.join()  # the outcome is in: the thread is ending
         self._running = None
         kind, value = running.outcome[0] if running.outcome else ("retry", None)
         job = running.claim.job

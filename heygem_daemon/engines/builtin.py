@@ -1,7 +1,8 @@
 """The built-in engine: re-animates the filmed mouth from the new speech, no weights.
 
 ``prepare`` turns the audio into a mouth curve (opening, width, rounding
-every 10 ms; from loudness, or transcript visemes when given).  ``render``
+every 10 ms; from loudness, shaped by transcript visemes when given or by a
+wav2vec2 phoneme model's visemes when ``models.phonemes`` is configured).  ``render``
 measures how open the filmed mouth is in each frame, and warps the lower lip,
 jaw and chin by the difference to the target (closing the mouth where the new
 audio is silent, opening it where it is loud), painting a mouth interior
@@ -10,6 +11,8 @@ where it opens wider than filmed.  Only the lower face changes.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -18,6 +21,8 @@ import torch
 
 from ..errors import EngineError
 from ..speech import MouthCurve, mouth_curve
+from ..speech.ctc import PhoneSegment
+from ..speech.phoneme_cache import PhonemeCache, recognize_cached
 from .base import AudioClip, AudioFeatures, EngineConfig, Face
 from .builtin_geometry import plan_warp
 from .builtin_warp import warp_batch
@@ -44,6 +49,19 @@ def resolve_device(requested: str) -> torch.device:
     return device
 
 
+def _load_phonemes(folder: Path | None, device: torch.device):
+    """The configured phoneme model, or None (loudness) when unset or unusable: never a crash."""
+    if folder is None:
+        return None
+    from ..speech.phonemes import PhonemeModelError, PhonemeRecognizer
+
+    try:
+        return PhonemeRecognizer(folder, device=device)
+    except PhonemeModelError as exc:
+        log.error("engine.phonemes_unavailable", reason=str(exc), fallback="loudness")
+        return None
+
+
 class BuiltinEngine:
     """Landmark-driven mouth warp; implements :class:`heygem_daemon.engines.base.Engine`."""
 
@@ -53,18 +71,36 @@ class BuiltinEngine:
         self._device = resolve_device(config.device)
         self.device = str(self._device)
         self.batch_size = config.batch_size
-        log.info("engine.ready", engine=self.name, device=self.device)
+        self.phonemes = _load_phonemes(config.models.get("phonemes"), self._device)
+        self._phoneme_cache = PhonemeCache(config.cache_dir) if config.cache_dir and self.phonemes else None
+        log.info("engine.ready", engine=self.name, device=self.device,
+                 phonemes=self.phonemes.describe() if self.phonemes else None)
 
     def prepare(self, audio: AudioClip, *, transcript: str | None = None) -> AudioFeatures:
-        """Mouth curve for one audio; ``source`` says whether the transcript was used."""
-        curve = mouth_curve(audio.samples, audio.sample_rate, transcript=transcript)
+        """Mouth curve for one audio; ``source`` says transcript, phonemes or loudness."""
+        stats: dict[str, object] = {}
+        phonemes = self._phoneme_source(audio, stats) if self.phonemes else None
+        curve = mouth_curve(audio.samples, audio.sample_rate, transcript=transcript, phonemes=phonemes)
         voiced = float(curve.voiced.mean()) if len(curve.voiced) else 0.0
         return AudioFeatures(
             data=curve,
             duration_s=audio.duration_s,
             source=curve.source,
-            details={"rate_hz": curve.rate_hz, "voiced_share": round(voiced, 3)},
+            details={"rate_hz": curve.rate_hz, "voiced_share": round(voiced, 3), **stats},
         )
+
+    def _phoneme_source(self, audio: AudioClip, stats: dict[str, object]):
+        """The recogniser bound to this audio's cache entry; it fills ``stats`` when used."""
+        recognizer = self.phonemes
+
+        def recognise(samples: np.ndarray) -> list[PhoneSegment]:
+            started = time.perf_counter()
+            segments, cached = recognize_cached(recognizer, samples, digest=audio.digest, cache=self._phoneme_cache)
+            stats.update(phonemes=len(segments), phonemes_s=round(time.perf_counter() - started, 3),
+                         phonemes_cached=cached)
+            return segments
+
+        return recognise
 
     def render(
         self,

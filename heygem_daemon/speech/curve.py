@@ -27,7 +27,7 @@ class MouthCurve:
     open: np.ndarray
     width: np.ndarray
     round: np.ndarray
-    #: "loudness" or "transcript"
+    #: "loudness", "transcript" or "phonemes:wav2vec2"
     source: str = "loudness"
     #: voiced (speech) flag per sample, for reports and tests
     voiced: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))

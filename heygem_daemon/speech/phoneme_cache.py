@@ -75,7 +75,9 @@ class PhonemeCache:
             log.warning("speech.phoneme_cache_unwritable", path=str(path), reason=str(exc))
 
 
-def recognize_cached(recognizer, samples, *, digest: str, cache: PhonemeCache | None) -> tuple[list[PhoneSegment], bool]:
+def recognize_cached(
+    recognizer, samples, *, digest: str, cache: PhonemeCache | None
+) -> tuple[list[PhoneSegment], bool]:
     """Phones of ``samples`` from the cache when this audio and model were seen, else the model.
 
     Returns the segments and whether they came from the cache.

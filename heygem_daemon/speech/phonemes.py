@@ -35,7 +35,7 @@ SAMPLE_RATE = 16_000
 WINDOW_S = 20.0
 OVERLAP_S = 2.0
 SETTING = "models.phonemes"
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
 _PHONEME_TOKENIZER = "Wav2Vec2PhonemeCTCTokenizer"
 
 
@@ -187,11 +187,10 @@ def model_identity(folder: Path) -> str:
         path = folder / name
         if path.is_file():
             digest.update(name.encode() + b"\0" + path.read_bytes())
-    for name in _WEIGHT_FILES:
-        path = folder / name
-        if path.is_file():
-            stat = path.stat()
-            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    files = sorted(folder.glob("*")) if folder.is_dir() else []
+    for path in (p for p in files if p.suffix in _WEIGHT_SUFFIXES and p.is_file()):  # sharded checkpoints have several
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
 
 

@@ -35,8 +35,12 @@ _CLOSURES = frozenset(("M", "B", "P"))
 COARTICULATION_S = 0.025
 
 
-def apply_visemes(curve: MouthCurve, phones: list[Phone]) -> MouthCurve:
-    """The loudness curve reshaped by aligned phones; ``source`` becomes "transcript"."""
+def apply_visemes(curve: MouthCurve, phones: list[Phone], *, source: str = "transcript") -> MouthCurve:
+    """The loudness curve reshaped by timed phones; ``source`` names where they came from.
+
+    ``phones`` are named by ARPAbet class: forced-aligned English phones as they
+    are, IPA phones from a phoneme model after :func:`.ipa.segments_to_phones`.
+    """
     count = len(curve.open)
     factor = np.ones(count)
     width = np.zeros(count)
@@ -58,7 +62,7 @@ def apply_visemes(curve: MouthCurve, phones: list[Phone]) -> MouthCurve:
         open=np.clip(opening, 0.0, 1.0).astype(np.float32),
         width=np.clip(width, -1.0, 1.0).astype(np.float32),
         round=np.clip(rounding, 0.0, 1.0).astype(np.float32),
-        source="transcript",
+        source=source,
     )
 
 

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def small_outbox(folders):
-    """An 8 MB filesystem mounted on the test's outbox (tmpfs; needs root, as in CI)."""
+    """An 8 MB filesystem mounted on the test's outbox (tmpfs; needs root, as in CI).
+
+    Request it before daemon_factory so the daemons are stopped before it is unmounted."""
     mount_point = folders[1]
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount_point)],
                             capture_output=True, text=True)
@@ -66,11 +68,11 @@ def _status(outbox: Path) -> dict:
     return json.loads((outbox / "status.json").read_text(encoding="utf-8"))
 
 
-def test_full_outbox_makes_the_job_wait_and_it_completes_after_space_is_freed(daemon_factory, tiny_media,
-                                                                              small_outbox, notify_socket):
-    """Outbox full for 8 retries (> max_attempts): reported, claimed, sources kept; freed → published 'done'."""
+def test_full_outbox_makes_the_job_wait_and_it_completes_after_space_is_freed(small_outbox, daemon_factory,
+                                                                              tiny_media, notify_socket):
+    """Outbox full for 5 retries (> max_attempts): reported, claimed, sources kept; freed → published 'done'."""
     sock, received = notify_socket
-    d = daemon_factory({"settle_seconds": 0.3, "poll_interval": 0.2, "retry_seconds": 0.5, "max_attempts": 3},
+    d = daemon_factory({"settle_seconds": 0.3, "poll_interval": 0.2, "retry_seconds": 0.3, "max_attempts": 2},
                        env={"NOTIFY_SOCKET": sock}).start()
     assert d.outbox == small_outbox
     files = tiny_job(tiny_media)
@@ -79,7 +81,7 @@ def test_full_outbox_makes_the_job_wait_and_it_completes_after_space_is_freed(da
     drop_job(d.inbox, "full", files)
     # status.json cannot be rewritten on a full disk; systemd's status line (and the log) say why
     wait_for(lambda: any("waiting to retry: full: The outbox disk is full" in l for l in received()), 60, d.log)
-    wait_for(lambda: sum(e.get("event") == "job_will_retry" for e in d.events()) >= 8, 60, d.log)
+    wait_for(lambda: sum(e.get("event") == "job_will_retry" for e in d.events()) >= 5, 60, d.log)
     assert not (d.outbox / "full").exists()
     claimed = [p for p in (d.inbox / ".heygem" / "claimed").glob("full.*") if p.is_dir()]
     assert len(claimed) == 1 and claimed[0].is_dir()
@@ -96,7 +98,7 @@ def test_full_outbox_makes_the_job_wait_and_it_completes_after_space_is_freed(da
     wait_for(lambda: any(r["job"] == "full" and r["state"] == "done" for r in _status(d.outbox)["recent"]), 10)
 
 
-def test_outbox_filling_up_while_encoding_is_retried_not_failed(daemon_factory, tiny_media, small_outbox):
+def test_outbox_filling_up_while_encoding_is_retried_not_failed(small_outbox, daemon_factory, tiny_media):
     """The encoder hits a full disk mid-video: the video is not recorded as failed; freed → job 'done'."""
     d = daemon_factory({"settle_seconds": 0.3, "poll_interval": 0.2, "retry_seconds": 0.5}).start()
     # 400 KB free: staging, logs and the copied sources fit, a lossless (crf 0) video does not

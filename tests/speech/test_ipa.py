@@ -10,11 +10,12 @@ from heygem_daemon.speech.ipa import AFFRICATES, IPA_TO_CLASS, classes_of, segme
 from heygem_daemon.speech.visemes import VISEMES
 
 #: English phones as espeak writes them (General American)
-ENGLISH = ("p b m f v θ ð t d n s z ʃ ʒ tʃ dʒ k ɡ ŋ h l ɹ j w i ɪ eɪ ɛ æ ɑ ʌ ə ɚ ɜː ɔ oʊ ʊ u aɪ aʊ ɔɪ "
-           "ɾ ʔ ᵻ").split()
+ENGLISH = ("p b m f v θ ð t d n s z ʃ ʒ tʃ dʒ k ɡ ŋ h l ɹ j w "
+           "i ɪ eɪ ɛ æ ɑ ʌ ə ɚ ɜː ɔ oʊ ʊ u aɪ aʊ ɔɪ ɾ ʔ ᵻ").split()
 #: Mandarin pinyin initials and finals in IPA (aspiration, tones and length included)
-MANDARIN = ("p pʰ m f t tʰ n l k kʰ x h tɕ tɕʰ ɕ ʈʂ ʈʂʰ ʂ ʐ ɻ ts tsʰ s a o ɤ e i u y ɨ ə ai ei au ou "
-            "ia ie ua uo ye iau iou uai uei an ən iɛn yɛn aŋ əŋ iŋ uŋ ma˥ ma˧˥ ma˨˩˦ ma˥˩ ma1 a5").split()
+MANDARIN = ("p pʰ m f t tʰ n l k kʰ x h tɕ tɕʰ ɕ ʈʂ ʈʂʰ ʂ ʐ ɻ ts tsʰ s "
+            "a o ɤ e i u y ɨ ə ai ei au ou ia ie ua uo ye iau iou uai uei "
+            "an ən iɛn yɛn aŋ əŋ iŋ uŋ ma˥ ma˧˥ ma˨˩˦ ma˥˩ ma1 a5").split()
 
 
 def shape(token: str) -> tuple[float, float, float]:

@@ -70,7 +70,8 @@ def test_loads_from_folder_with_20ms_frames(recognizer):
 def test_phoneme_tokenizer_kind_loads_without_phonemizer(tmp_path):
     """A folder saved with Wav2Vec2PhonemeCTCTokenizer (the espeak checkpoints) loads and decodes."""
     folder = build_tiny_model(tmp_path / "espeak", phoneme_tokenizer=True)
-    assert "Wav2Vec2PhonemeCTCTokenizer" == json.loads((folder / "tokenizer_config.json").read_text())["tokenizer_class"]
+    saved = json.loads((folder / "tokenizer_config.json").read_text())
+    assert "Wav2Vec2PhonemeCTCTokenizer" == saved["tokenizer_class"]
     recognizer = PhonemeRecognizer(folder)
     assert {"tɕʰ", "aɪ", "ʂ"} <= set(recognizer.tokens.values())
     assert all(s.name in VOCAB for s in recognizer.recognize(noise(2.0)))
@@ -93,8 +94,9 @@ def test_phones_are_timed_where_the_sound_is(local_model_dir):
     ids = recognizer.frame_ids(audio)[:-2]  # the last frame has too little audio for the conv stack
     changed = np.flatnonzero(ids != ids[0])
     assert 600 - 2 == len(ids)
-    assert 5.0 == pytest.approx(changed.min() * 0.02, abs=0.1)
-    assert 6.0 == pytest.approx(changed.max() * 0.02, abs=0.1)
+    # the model hears ~0.2 s either side (its positional convolution)
+    assert 5.0 == pytest.approx(changed.min() * 0.02, abs=0.2)
+    assert 6.0 == pytest.approx(changed.max() * 0.02, abs=0.2)
 
 
 def test_windowed_recognition_equals_one_pass(local_model_dir):
@@ -108,7 +110,8 @@ def test_windowed_recognition_equals_one_pass(local_model_dir):
 def test_window_starts_cover_the_audio():
     """Windows start on frame boundaries, overlap, and the last one ends at the audio's end."""
     starts = window_starts(100_000, 32_000, 28_800, 320)
-    assert [0, 28_800, 57_600, 68_000] == starts
+    assert [0, 28_800, 57_600, 67_840] == starts
+    assert 100_000 - 320 < starts[-1] + 32_000 <= 100_000
     assert [0] == window_starts(10_000, 32_000, 28_800, 320)
 
 
@@ -122,7 +125,7 @@ def test_ten_minutes_in_bounded_memory(recognizer):
     def watch() -> None:
         while not done.is_set():
             peak[0] = max(peak[0], process.memory_info().rss)
-            time.sleep(0.005)
+            time.sleep(0.01)
 
     before = process.memory_info().rss
     watcher = threading.Thread(target=watch)
@@ -199,3 +202,17 @@ def test_unreadable_cache_entry_is_recomputed(tmp_path):
     cache.path("d1", "m1").write_text("{garbled")
     assert cache.get("d1", "m1") is None
     assert cache.get("", "m1") is None
+
+
+def test_model_identity_follows_the_weights(model_dir, tmp_path):
+    """Replacing the weights (new size or mtime) changes the identity, so old cache entries are not used."""
+    from heygem_daemon.speech.phonemes import model_identity
+
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for path in model_dir.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    before = model_identity(folder)
+    assert before == model_identity(folder)
+    (folder / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes() + b" ")
+    assert before != model_identity(folder)

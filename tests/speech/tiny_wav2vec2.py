@@ -32,7 +32,7 @@ def build_tiny_model(folder: Path, *, layers: int = 2, phoneme_tokenizer: bool =
     vocab_path.write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}, ensure_ascii=False), "utf-8")
     config = Wav2Vec2Config(
         vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
-        intermediate_size=64, conv_dim=(16, 16, 16, 16), conv_kernel=(10, 8, 4, 4),
+        intermediate_size=64, conv_dim=(8, 8, 8, 8), conv_kernel=(10, 8, 4, 4),
         conv_stride=(5, 4, 4, 4), num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
         pad_token_id=0, bos_token_id=1, eos_token_id=2,
         feat_extract_norm="layer" if local else "group",

@@ -1,0 +1,44 @@
+"""The real daemon with and without a phoneme model: report.json names the mouth-shape source."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.conftest import daemon_factory, drop_job, folders, media_dir  # noqa: F401 - fixtures
+
+from .tiny_wav2vec2 import build_tiny_model
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def short_job(tmp_path: Path, media_dir: Path) -> dict[str, Path]:  # noqa: F811
+    """1.5 s of real speech and 1.5 s of a real talking head at 256x256 (keeps the test fast)."""
+    audio, video = tmp_path / "voice.wav", tmp_path / "talk.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(media_dir / "audio_1.wav"), "-t", "1.5", str(audio)],
+                   check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(media_dir / "face_5.mp4"), "-t", "1.5", "-an",
+                    "-vf", "scale=256:256", "-c:v", "libx264", "-preset", "ultrafast", str(video)], check=True)
+    return {"voice.wav": audio, "talk.mp4": video}
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["with-model", "without-model"])
+def test_report_names_the_phoneme_source(daemon_factory, short_job, tmp_path, configured):  # noqa: F811
+    """With models.phonemes the audio's source is phonemes:wav2vec2 (with its time); without, loudness."""
+    config: dict = {"default_engine": "builtin"}
+    if configured:
+        config["models"] = {"phonemes": str(build_tiny_model(tmp_path / "phoneme-model"))}
+    daemon = daemon_factory(config).start()
+    drop_job(daemon.inbox, "speech", short_job, ready=True)
+    out = daemon.wait_published("speech", timeout=180)
+    report = json.loads((out / "report.json").read_text())
+    assert "done" == report["status"], report
+    [audio] = report["audio"]
+    assert ("phonemes:wav2vec2" if configured else "loudness") == audio["source"]
+    assert audio["features_s"] > 0
+    events = [row for row in daemon.events() if row.get("event") == "speech.phonemes.loaded"]
+    assert configured == bool(events)
