@@ -24,6 +24,9 @@ log = structlog.get_logger()
 #: video is treated as possibly too short and spooled for revisits
 _COUNT_SLACK_FRAMES = 8
 _COUNT_SLACK_RATIO = 0.02
+#: at most this much disk for one video's spool; past it, "loop" decodes the
+#: video again for each round and "pingpong" falls back to "loop" (logged)
+SPOOL_MAX_BYTES = 4 * 1024**3
 
 
 def output_frame_count(audio_duration_s: float, fps: float, source_frames: int, when_longer: str) -> int:
@@ -61,8 +64,11 @@ class FrameSource:
     The first pass streams from a FrameReader.  When the plan revisits frames
     (pingpong, loop) they are spooled to a raw file in ``spool_dir`` during that
     pass and read back one at a time, so memory does not grow with the video's
-    length; freeze keeps only the last frame.  The true frame count is the
-    number decoded (probe's estimate may be off by a few).
+    length; freeze keeps only the last frame.  Only the frames the plan will
+    revisit are written (a video one frame shorter than its audio spools one
+    frame, not the whole video), and a spool that would exceed
+    ``spool_max_bytes`` is replaced by decoding the file again.  The true frame
+    count is the number decoded (probe's estimate may be off by a few).
     """
 
     def __init__(
@@ -75,6 +81,7 @@ class FrameSource:
         spool_dir: Path,
         *,
         fps_text: str | None = None,
+        spool_max_bytes: int = SPOOL_MAX_BYTES,
     ) -> None:
         source_index(0, 1, when_shorter)  # rejects an unknown policy now, not mid-video
         self.path = Path(path)
@@ -90,13 +97,33 @@ class FrameSource:
         self._spool_path: Path | None = None
         self._spool_fd: int | None = None
         self._reader: FrameReader | None = None
+        self._fps_text = fps_text
+        #: source frames [lo, hi) are written to the spool during the first pass
+        self._spool_range = (0, 0)
+        self._spooled_until = 0
+        #: re-decoding reader for "loop" rounds when no spool is kept
+        self._again: FrameReader | None = None
         if when_shorter != "freeze" and n_out > _spool_threshold(source_frames):
-            self._open_spool(Path(spool_dir))
+            self._plan_spool(Path(spool_dir), source_frames, spool_max_bytes)
         try:
             self._reader = FrameReader(path, size, fps_text=fps_text)
         except BaseException:
             self.close()
             raise
+
+    def _plan_spool(self, spool_dir: Path, source_frames: int, max_bytes: int) -> None:
+        low_n = max(1, _spool_threshold(source_frames))
+        high_n = source_frames + max(_COUNT_SLACK_FRAMES, round(source_frames * _COUNT_SLACK_RATIO))
+        lo, hi = _revisited(self.when_shorter, self.n_out, low_n, high_n)
+        if (hi - lo) * self._frame_bytes > max_bytes and self.when_shorter == "pingpong":
+            log.warning("pingpong_spool_too_large", file=self.path.name, frames=hi - lo,
+                        gib=round((hi - lo) * self._frame_bytes / 1024**3, 1), instead="loop")
+            self.when_shorter = "loop"
+            lo, hi = _revisited("loop", self.n_out, low_n, high_n)
+        if (hi - lo) * self._frame_bytes > max_bytes:
+            return  # loop rounds decode the file again (_revisit)
+        self._spool_range = (lo, hi)
+        self._open_spool(spool_dir)
 
     def _open_spool(self, spool_dir: Path) -> None:
         spool_dir.mkdir(parents=True, exist_ok=True)
@@ -145,19 +172,24 @@ class FrameSource:
             if self.decoded_frames == 0:
                 raise MediaError(f"{self.path.name} has no video frames that could be decoded.")
             return None
-        if self._spool_fd is not None:
-            if os.pwrite(self._spool_fd, frame.data, out * self._frame_bytes) != self._frame_bytes:
+        lo, hi = self._spool_range
+        if self._spool_fd is not None and lo <= out < hi:
+            # offsets from the start of the range: the file holds only revisited frames
+            if os.pwrite(self._spool_fd, frame.data, (out - lo) * self._frame_bytes) != self._frame_bytes:
                 raise MediaError(f"{self.path.name}: could not spool frames to disk (disk full?).")
-        else:
-            # the caller may edit the frame in place; a frozen ending needs the original
-            self._last = frame.copy()
+            self._spooled_until = out + 1
+        # the caller may edit the frame in place; a frozen ending needs the original
+        self._last = frame.copy()
         return frame
 
     def _revisit(self, out: int) -> tuple[int, np.ndarray]:
         n = self.decoded_frames
         assert n is not None
         src = source_index(out, n, self.when_shorter)
-        if self._spool_fd is None:
+        lo = self._spool_range[0]
+        if self._spool_fd is None and self.when_shorter == "loop" and n > 1:
+            return src, self._decode_again(src)
+        if self._spool_fd is None or not lo <= src < self._spooled_until:
             assert self._last is not None
             if src != n - 1:
                 # probe promised more frames than the file holds and nothing
@@ -166,10 +198,21 @@ class FrameSource:
                 self.when_shorter = "freeze"
             return n - 1, self._last.copy()
         frame = np.empty(self._frame_shape, dtype=np.uint8)
-        got = os.preadv(self._spool_fd, [frame.data], src * self._frame_bytes)
+        got = os.preadv(self._spool_fd, [frame.data], (src - lo) * self._frame_bytes)
         if got != self._frame_bytes:
             raise MediaError(f"{self.path.name}: the frame spool on disk was cut short.")
         return src, frame
+
+    def _decode_again(self, src: int) -> np.ndarray:
+        """Loop rounds without a spool: read the file again from the start (frames come in order)."""
+        if src == 0 or self._again is None:
+            if self._again is not None:
+                self._again.close()
+            self._again = FrameReader(self.path, self.size, fps_text=self._fps_text)
+        frame = self._again.read()
+        if frame is None:
+            raise MediaError(f"{self.path.name} changed while it was being read.")
+        return frame
 
     # -- lifetime ----------------------------------------------------------------
     def _close_reader(self) -> None:
@@ -180,6 +223,9 @@ class FrameSource:
     def close(self) -> None:
         """Stop decoding and delete the spool file."""
         self._close_reader()
+        if self._again is not None:
+            self._again.close()
+            self._again = None
         if self._spool_fd is not None:
             os.close(self._spool_fd)
             self._spool_fd = None
@@ -195,6 +241,18 @@ class FrameSource:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _revisited(when_shorter: str, n_out: int, low_n: int, high_n: int) -> tuple[int, int]:
+    """Source frames [lo, hi) the plan can show again, for any true count in [low_n, high_n].
+
+    pingpong's first turn goes back from the end: with n frames it revisits
+    n-2 down to 2n-1-n_out (all of them once the output is 2n-1 or longer);
+    loop's second round revisits 0 .. n_out-n-1 (all for longer outputs).
+    """
+    if when_shorter == "pingpong":
+        return max(0, 2 * low_n - 1 - n_out), high_n
+    return 0, min(high_n, max(0, n_out - low_n))
 
 
 def _spool_threshold(source_frames: int) -> int:

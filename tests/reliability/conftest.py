@@ -70,7 +70,7 @@ def job_folders(outbox: Path) -> list[Path]:
 
 
 class InotifySpy:
-    """Records every open, read, write or change of the watched paths (files and folders).
+    """Records every open, read or write of the watched paths (files and folders).
 
     A watch on a file reports access through any name, hard links included; a
     watch on a folder reports its entries.  Stat calls are not reads and don't count.
@@ -88,7 +88,9 @@ class InotifySpy:
         self.fd = libc.inotify_init1(self.IN_NONBLOCK)
         if self.fd < 0:
             pytest.skip("inotify is not available here")
-        mask = (self.IN_ACCESS | self.IN_MODIFY | self.IN_ATTRIB | self.IN_OPEN | self.IN_CREATE
+        # not IN_ATTRIB: removing a job's own hard link to a file changes that file's
+        # link count, which is no access to it (callers compare stat() for metadata)
+        mask = (self.IN_ACCESS | self.IN_MODIFY | self.IN_OPEN | self.IN_CREATE
                 | self.IN_DELETE | self.IN_MOVED_FROM | self.IN_MOVED_TO)
         self.watches: dict[int, Path] = {}
         for path in paths:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import drop_job, job_folders, media_duration, read_report, sha256, tiny_job, wait_for
+from .conftest import drop_job, job_folders, media_duration, read_report, sha256, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -164,6 +164,12 @@ def _cases(media: dict[str, Path], outside: Path, url: str) -> dict[str, tuple[B
     }
 
 
+def _facts(path: Path) -> tuple:
+    """Content and metadata that nothing may change (the link count may: jobs hard-link it)."""
+    st = path.stat()
+    return sha256(path), st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns
+
+
 def _drop(inbox: Path, name: str, build: Builder) -> None:
     staging = inbox.parent / f"build-{name}"
     staging.mkdir()
@@ -178,7 +184,7 @@ def test_hostile_job_folders_fail_alone_with_clear_errors(daemon_factory, tiny_m
     outside.mkdir()
     _copy(tiny_media["voice"], outside / "secret.wav")
     _copy(tiny_media["face"], outside / "secret.mp4")
-    before = {p.name: sha256(p) for p in outside.iterdir()}
+    before = {p.name: _facts(p) for p in outside.iterdir()}
     d = daemon_factory({"settle_seconds": 0.3, "poll_interval": 0.2}).start()
     cases = _cases(tiny_media, outside, url)
     try:
@@ -212,7 +218,7 @@ def test_hostile_job_folders_fail_alone_with_clear_errors(daemon_factory, tiny_m
     assert problems == []
     assert outside_events == []
     assert hits == []
-    assert {p.name: sha256(p) for p in outside.iterdir()} == before
+    assert {p.name: _facts(p) for p in outside.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("build-")) == []
     assert [p.name for p in d.inbox.iterdir()] == [".heygem"]
     assert d.proc.poll() is None

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from .conftest import drop_job, job_folders, read_report, tiny_job, wait_for
+from .conftest import drop_job, job_folders, read_report, tiny_job
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import pytest
 
 from heygem_daemon.intake.watcher import InboxWatcher
 
-from .conftest import read_report, tiny_job, wait_for
+from .conftest import read_report, tiny_job
 
 SETTLE = 10.0
 
