@@ -38,8 +38,19 @@ class JobLogSinks:
         with self._lock:
             fh = self._files.pop(job_id, None)
         if fh is not None:
+            try:
+                fh.close()
+            except OSError:
+                pass  # a full outbox disk: the journal still has every line
+
+    def _write(self, fh: TextIO, event_dict: dict[str, Any]) -> None:
+        # logging must never be what fails a job: a full disk or an odd file
+        # name costs this line in log.jsonl, never the job (stdout has it)
+        try:
+            fh.write(json.dumps(event_dict, default=str, ensure_ascii=False) + "\n")
             fh.flush()
-            fh.close()
+        except (OSError, UnicodeEncodeError, ValueError):
+            pass
 
     def __call__(self, logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
         job_id = event_dict.get("job_id")
@@ -47,8 +58,7 @@ class JobLogSinks:
             with self._lock:
                 fh = self._files.get(job_id)
                 if fh is not None:
-                    fh.write(json.dumps(event_dict, default=str, ensure_ascii=False) + "\n")
-                    fh.flush()
+                    self._write(fh, event_dict)
         return event_dict
 
 

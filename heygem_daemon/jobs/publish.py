@@ -131,10 +131,11 @@ class Staging:
 def stage_sources(staging: Staging, source_folder: Path) -> list[str]:
     """Link or copy the job's original files into ``source/`` in staging.
 
-    Nothing is followed: symbolic links are recreated as links, sub-folders
-    copied without following links inside them.  Files with other hard links
-    and special files (FIFOs, devices) are not copied -- their content may not
-    be the sender's -- and their names are returned so the report can say so.
+    Nothing is followed: sub-folders are copied without following links inside
+    them.  Symbolic links, files with other hard links and special files
+    (FIFOs, devices) are not copied -- their content may not be the sender's,
+    and a link recreated in the outbox could point people on the share at the
+    server's own files -- and their names are returned so the log can say so.
     """
     target = staging.path / "source"
     if target.exists():
@@ -152,9 +153,9 @@ def stage_sources(staging: Staging, source_folder: Path) -> list[str]:
 def _stage_entry(entry: os.DirEntry, dst: Path) -> bool:
     st = entry.stat(follow_symlinks=False)
     if stat.S_ISLNK(st.st_mode):
-        os.symlink(os.readlink(entry.path), dst)
-    elif stat.S_ISDIR(st.st_mode):
-        shutil.copytree(entry.path, dst, symlinks=True)
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        shutil.copytree(entry.path, dst, symlinks=True, ignore=_links_and_specials)
     elif not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
         return False
     else:
@@ -163,6 +164,16 @@ def _stage_entry(entry: os.DirEntry, dst: Path) -> bool:
         except OSError:
             _copy_no_follow(Path(entry.path), dst)
     return True
+
+
+def _links_and_specials(folder: str, names: list[str]) -> list[str]:
+    """copytree filter: leave out links and non-regular files inside sub-folders too."""
+    skipped = []
+    for name in names:
+        st = os.lstat(os.path.join(folder, name))
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
+            skipped.append(name)
+    return skipped
 
 
 def _copy_no_follow(src: Path, dst: Path) -> None:

@@ -275,8 +275,10 @@ class JobRunner:
                 # the encoder hit a full outbox: that is not this video's fault, and a
                 # recorded failure would be reused (not redone) when the job is retried
                 raise disk_full_error() from exc
-            out.status, out.error, out.file = "failed", str(exc), None
-            log.error("video_failed", error=str(exc), kind=exc.kind)
+            # people know the output by its name, not by our hidden work file
+            message = str(exc).replace(task.output_path.name, pair.output)
+            out.status, out.error, out.file = "failed", message, None
+            log.error("video_failed", error=message, kind=exc.kind)
             _save_result(staging, pair, out)
             return
         out.status, out.file, out.error = "done", pair.output, None

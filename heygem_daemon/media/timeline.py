@@ -122,7 +122,10 @@ class FrameSource:
             lo, hi = _revisited("loop", self.n_out, low_n, high_n)
         if (hi - lo) * self._frame_bytes > max_bytes:
             return  # loop rounds decode the file again (_revisit)
-        self._spool_range = (lo, hi)
+        # pingpong revisits everything from lo to the true end, which probe may
+        # undercount; the byte cap still bounds the file
+        end = lo + max_bytes // self._frame_bytes if self.when_shorter == "pingpong" else hi
+        self._spool_range = (lo, end)
         self._open_spool(spool_dir)
 
     def _open_spool(self, spool_dir: Path) -> None:

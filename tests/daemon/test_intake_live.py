@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -79,11 +80,14 @@ def test_two_videos_run_in_parallel_with_two_workers_and_audio_is_analysed_once(
     assert len(starts) == 2 and starts[1] < first_done
 
 
-def test_sigterm_stops_the_daemon_and_the_job_resumes_after_restart(daemon_factory, media_dir):
+def test_sigterm_stops_the_daemon_and_the_job_resumes_after_restart(daemon_factory, media_dir, tmp_path):
     """First SIGTERM with a short stop timeout checkpoints the job; the next start finishes it."""
+    speech = tmp_path / "speech20.wav"  # long enough that the video can't finish in the grace time
+    subprocess.run(["ffmpeg", "-v", "error", "-stream_loop", "3", "-i", str(media_dir / "audio_1.wav"),
+                    "-t", "20", str(speech)], check=True)
     d = daemon_factory({"stop_timeout_s": 0.5, "settle_seconds": 0.5})
     d.start()
-    drop_job(d.inbox, "paused", {"a.mp4": media_dir / "face_1.mp4", "voice.wav": media_dir / "audio_1.wav"})
+    drop_job(d.inbox, "paused", {"a.mp4": media_dir / "face_1.mp4", "voice.wav": speech})
     wait_for(lambda: any(e.get("event") == "video_started" for e in d.events()), 60, d.log)
     started = time.monotonic()
     assert d.stop(timeout=30) == 0

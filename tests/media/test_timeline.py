@@ -143,3 +143,36 @@ def test_frame_source_closed_early(make_video, tmp_path: Path) -> None:
     with FrameSource(make_video(seconds=1.0), SIZE, 75, 25, "loop", spool) as source:
         source.next()
     assert [] == list(spool.iterdir())
+
+
+def test_only_revisited_frames_are_spooled(make_video, tmp_path: Path) -> None:
+    """A 25-frame video with a 28-frame pingpong output spools the last few frames, not all 25."""
+    spool = tmp_path / "spool"
+    with FrameSource(make_video(seconds=1.0), SIZE, 28, 25, "pingpong", spool) as source:
+        srcs = [src for _, src, _ in source]
+        (spool_file,) = list(spool.iterdir())
+        spooled_frames = spool_file.stat().st_size // (SIZE[0] * SIZE[1] * 3)
+    assert [source_index(i, 25, "pingpong") for i in range(28)] == srcs
+    assert spooled_frames <= 25 - 2 * 25 + 1 + 28 + 2 * 8  # the tail from 2n-1-n_out, with probe slack
+
+
+def test_a_spool_over_its_byte_cap_is_replaced_by_decoding_again(make_video, tmp_path: Path) -> None:
+    """loop with a 1-frame spool cap: no spool file, and the rounds still show the right frames."""
+    spool = tmp_path / "spool"
+    clip = make_video(seconds=1.0)
+    with FrameSource(clip, SIZE, 60, 25, "loop", spool, spool_max_bytes=SIZE[0] * SIZE[1] * 3) as looped:
+        items = list(looped)
+        assert not spool.exists() or list(spool.iterdir()) == []
+    with FrameSource(clip, SIZE, 25, 25, "loop", tmp_path / "other") as once:
+        first_round = [frame for _, _, frame in once]
+    assert [i % 25 for i in range(60)] == [src for _, src, _ in items]
+    for out, src, frame in items[25:]:
+        assert np.array_equal(first_round[src], frame)
+
+
+def test_pingpong_over_the_byte_cap_falls_back_to_loop(make_video, tmp_path: Path) -> None:
+    """pingpong that would need more spool than allowed loops instead (logged), never fails."""
+    with FrameSource(make_video(seconds=1.0), SIZE, 60, 25, "pingpong", tmp_path / "s",
+                     spool_max_bytes=SIZE[0] * SIZE[1] * 3) as source:
+        srcs = [src for _, src, _ in source]
+    assert [i % 25 for i in range(60)] == srcs
