@@ -34,7 +34,7 @@ log = get_logger()
 
 #: frames in flight are bounded in bytes, not only in count, so a 4K video
 #: holds as little memory as a 480p one (batches shrink as frames grow)
-BATCH_BYTES = 48 * 1024 * 1024
+BATCH_BYTES = 24 * 1024 * 1024
 QUEUE_DEPTH = 2
 
 
