@@ -25,28 +25,13 @@ from ..speech.ctc import PhoneSegment
 from ..speech.phoneme_cache import PhonemeCache, recognize_cached
 from .base import AudioClip, AudioFeatures, EngineConfig, Face
 from .builtin_geometry import plan_warp
+from .device import select_device
 from .builtin_warp import warp_batch
 
 log = structlog.get_logger()
 
 #: landmark count of the face tracker this engine was built for
 _MESH_POINTS = 478
-
-
-def resolve_device(requested: str) -> torch.device:
-    """"auto" → first GPU when present, else CPU; an unusable explicit device is an EngineError."""
-    if requested == "auto":
-        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(requested)
-    except RuntimeError as exc:
-        raise EngineError(f"Unknown compute device '{requested}'.", hint='Use "cpu", "cuda:0" or "auto".') from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise EngineError(
-            f"The compute device '{requested}' is not available on this machine.",
-            hint='Set the device to "cpu" or "auto".',
-        )
-    return device
 
 
 def _load_phonemes(folder: Path | None, device: torch.device):
@@ -68,7 +53,7 @@ class BuiltinEngine:
     name = "builtin"
 
     def __init__(self, config: EngineConfig) -> None:
-        self._device = resolve_device(config.device)
+        self._device = select_device(config.device)
         self.device = str(self._device)
         self.batch_size = config.batch_size
         self.phonemes = _load_phonemes(config.models.get("phonemes"), self._device)
