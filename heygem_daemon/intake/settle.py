@@ -9,23 +9,11 @@ injected so the logic is tested without sleeping.
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_PARTIAL = re.compile(r"(\.part|\.tmp|\.crdownload|\.partial|\.filepart|\.!sync|\.download)$", re.IGNORECASE)
-_JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
-
-#: names whose presence means "a copy is still running"
-def is_partial_name(name: str) -> bool:
-    return bool(_PARTIAL.search(name)) or name.startswith("~$")
-
-
-def is_junk_name(name: str) -> bool:
-    return name.startswith(".") or name.lower() in _JUNK_NAMES
-
+from ..jobs.folder import is_junk, looks_partial, peek_job_toml
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -66,12 +54,8 @@ def fingerprint(folder: Path, *, limit: int = 20_000) -> Fingerprint:
 def named_in_job_toml(folder: Path, max_bytes: int) -> list[str] | None:
     """File names job.toml mentions, or None when it is absent or unreadable
     (validation reports that; completeness only needs the names)."""
-    path = folder / "job.toml"
-    try:
-        if not path.is_file() or path.is_symlink() or path.stat().st_size > max_bytes:
-            return None
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    data = peek_job_toml(folder, max_bytes)
+    if data is None:
         return None
     names: list[str] = []
     for key in ("audio", "videos"):
@@ -112,10 +96,10 @@ class SettleTracker:
 
     def _judge(self, folder: Path, fp: Fingerprint, quiet_for: float) -> Readiness:
         names = [row[0] for row in fp]
-        partial = [n for n in names if is_partial_name(n)]
+        partial = [n for n in names if looks_partial(n)]
         if partial:
             return Readiness(False, f"partial copy in progress ({partial[0]})")
-        if not [n for n in names if not is_junk_name(n)]:
+        if not [n for n in names if not is_junk(n)]:
             return Readiness(False, "empty folder")
         if "READY" in names:
             return Readiness(True, "READY marker")

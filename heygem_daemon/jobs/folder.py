@@ -10,18 +10,21 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..errors import JobValidationError, LimitExceededError, UnsafeInputError
+from ..errors import HeygemError, JobValidationError, LimitExceededError, UnsafeInputError
 
 AUDIO_EXTS = frozenset({".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus"})
 VIDEO_EXTS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 #: compared case-folded; every dotfile (``._*``, ``.DS_Store``, ``.nfs*``) is junk too
 JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini"})
-PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload")
+#: names copy tools give a file while it is still being written (browsers,
+#: WinSCP, Nextcloud/Resilio sync clients, our own docs' advice)
+PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".filepart", ".!sync", ".download")
 PARTIAL_PREFIX = "~$"
 JOB_TOML = "job.toml"
 READY = "READY"
@@ -39,16 +42,26 @@ class Entry:
     kind: Kind
 
 
+def is_junk(name: str) -> bool:
+    """Dotfiles and OS litter: never read, never a reason to run a job."""
+    return name.startswith(".") or name.casefold() in JUNK_NAMES
+
+
+def looks_partial(name: str) -> bool:
+    """A copy still in progress -- hidden or not (``.x.mp4.part`` counts too)."""
+    return name.casefold().endswith(PARTIAL_SUFFIXES) or name.startswith(PARTIAL_PREFIX)
+
+
 def classify(name: str) -> Kind:
     """The kind of a file, from its name alone."""
     folded = name.casefold()
-    if name.startswith(".") or folded in JUNK_NAMES:
+    if is_junk(name):
         return "junk"
     if name == JOB_TOML:
         return "toml"
     if name == READY:
         return "ready"
-    if folded.endswith(PARTIAL_SUFFIXES) or name.startswith(PARTIAL_PREFIX):
+    if looks_partial(name):
         return "partial"
     ext = os.path.splitext(folded)[1]
     if ext in AUDIO_EXTS:
@@ -106,6 +119,26 @@ def open_regular(path: Path) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def peek_job_toml(folder: Path, max_bytes: int) -> dict | None:
+    """job.toml read leniently for intake (the names it waits for, the priority).
+
+    None when absent, too big, not a plain file or not valid TOML: validation
+    reports those with a proper message once the job is claimed."""
+    try:
+        fd = open_regular(folder / JOB_TOML)
+    except (OSError, HeygemError):
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        return None
+    try:
+        parsed = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return None
+    return parsed
 
 
 def content_fingerprint(entries: Iterable[Entry]) -> tuple[tuple[str, int, int], ...]:

@@ -8,12 +8,12 @@ survives restarts.
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..intake.watcher import ReadyJob
 from ..logging import get_logger
+from .folder import peek_job_toml
 from .publish import write_atomic
 
 log = get_logger()
@@ -28,13 +28,7 @@ class QueuedJob:
 
 def read_priority(folder: Path, max_bytes: int) -> int:
     """job.toml's priority, 0 when absent or unreadable (validation reports that later)."""
-    path = folder / "job.toml"
-    try:
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > max_bytes:
-            return 0
-        value = tomllib.loads(path.read_text(encoding="utf-8")).get("priority", 0)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return 0
+    value = (peek_job_toml(folder, max_bytes) or {}).get("priority", 0)
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
