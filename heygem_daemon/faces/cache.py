@@ -13,7 +13,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import structlog
 
 from .track import FaceTrack
@@ -51,14 +50,11 @@ class FaceTrackCache:
         """Store atomically: readers see the old entry or the whole new one, never half."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.path_for(video_digest, tracker_name)
-        arrays = {"boxes": track.boxes, "present": track.present, "tracker": np.array(tracker_name)}
-        if track.landmarks is not None:
-            arrays["landmarks"] = track.landmarks
         # A unique temporary name: two workers may cache the same video at once.
         fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=self.root)
         try:
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
+                track.write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp_name, path)

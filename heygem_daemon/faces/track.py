@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -41,14 +42,12 @@ class FaceTrack:
         marks = None if self.landmarks is None else self.landmarks[index].astype(np.float32) * scale
         return Face(box=box.reshape(4), landmarks=marks)
 
-    def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            arrays = {"boxes": self.boxes, "present": self.present, "tracker": np.array(self.tracker)}
-            if self.landmarks is not None:
-                arrays["landmarks"] = self.landmarks
-            np.savez(fh, **arrays)
-        tmp.replace(path)
+    def write(self, fh: BinaryIO) -> None:
+        """Serialise to an open binary file (``load`` reads it back); the cache owns atomicity."""
+        arrays = {"boxes": self.boxes, "present": self.present, "tracker": np.array(self.tracker)}
+        if self.landmarks is not None:
+            arrays["landmarks"] = self.landmarks
+        np.savez(fh, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> "FaceTrack":

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..jobs.publish import write_atomic
 from ..logging import get_logger
 
 log = get_logger()
@@ -101,12 +102,7 @@ class Claim:
             return None
 
     def write_lease(self, lease: LeaseData) -> None:
-        tmp = self.lease_path.with_name(self.lease_path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(asdict(lease), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.lease_path)
+        write_atomic(self.lease_path, json.dumps(asdict(lease)))
 
     def heartbeat(self) -> None:
         try:
