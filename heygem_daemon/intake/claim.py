@@ -101,6 +101,12 @@ class Claim:
         except (OSError, ValueError, TypeError):
             return None
 
+    def new_lease(self, *, first_seen: float | None = None, priority: int = 0) -> LeaseData:
+        """A lease for this claim with a fresh, unique staging id (not yet written)."""
+        now = time.time()
+        return LeaseData(self.job, self.host, self.pid, now, first_seen or now, priority,
+                         staging_id=f"{self.name}.{int(now * 1000)}")
+
     def write_lease(self, lease: LeaseData) -> None:
         write_atomic(self.lease_path, json.dumps(asdict(lease)))
 
@@ -159,9 +165,7 @@ class Claimer:
         except OSError as exc:
             log.warning("claim_failed", job=job, error=str(exc))
             return None
-        now = time.time()
-        staging_id = f"{job}.{self.host}.{self.pid}.{int(now * 1000)}"
-        lease = LeaseData(job, self.host, self.pid, now, first_seen or now, priority, staging_id=staging_id)
+        lease = claim.new_lease(first_seen=first_seen, priority=priority)
         if raw_job != job:
             lease.extra[NAME_NOT_UTF8] = True
         claim.write_lease(lease)
@@ -207,8 +211,7 @@ class Claimer:
             os.rename(old.lease_path, new.lease_path)
         except FileNotFoundError:
             pass
-        now = time.time()
-        lease = lease or LeaseData(old.job, self.host, self.pid, now, now, staging_id=f"{new.name}.{int(now * 1000)}")
+        lease = lease or new.new_lease()
         lease.host, lease.pid = self.host, self.pid
         new.write_lease(lease)
         log.info("job_adopted", job=old.job, previous=old.name, claim=new.name)

@@ -327,9 +327,7 @@ class JobRunner:
         claim.remove_lease()
 
     def _fresh_lease(self, claim: Claim) -> LeaseData:
-        now = time.time()
-        lease = LeaseData(claim.job, claim.host, claim.pid, now, now,
-                          staging_id=f"{claim.name}.{int(now * 1000)}")
+        lease = claim.new_lease()
         claim.write_lease(lease)
         return lease
 
