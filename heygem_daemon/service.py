@@ -106,6 +106,7 @@ class Daemon:
         for folder in (self.settings.inbox, self.settings.outbox, self.settings.staging_path):
             folder.mkdir(parents=True, exist_ok=True)
         self.claimer.ensure_dirs()
+        self.claimer.sweep(self.settings.lease_seconds)
         self.settings.state_path.mkdir(parents=True, exist_ok=True)
         self.watcher.start()
         if self._handle_signals:
@@ -176,6 +177,8 @@ class Daemon:
         self._heartbeat(now)
         claim = None
         if self._running is None and not self.stop.stopping:
+            # another host's litter is only provably orphaned once it is old: look again now and then
+            self.claimer.sweep(self.settings.lease_seconds, now)
             claim = self._next_claim(now)
         queued = [JobStatus(j.name, "queued", f"priority {j.priority}") for j in self.scheduler.ordered()]
         self.board.set_inbox(scan.waiting, queued, scan.problem)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,6 +39,9 @@ def _pid_alive(pid: int) -> bool:
 
 #: lease.extra flag: the inbox folder's name was not valid UTF-8
 NAME_NOT_UTF8 = "name_not_utf8"
+
+#: write_atomic's temp file for a lease: ``.<claim>.lease.<pid>.<thread>.tmp``
+_LEASE_TEMP = re.compile(r"\.(?P<claim>.+)\.lease\.(?P<pid>\d+)\.\d+\.tmp")
 
 
 def readable_job_name(name: str) -> str:
@@ -198,21 +202,73 @@ class Claimer:
         return mine + stale
 
     def adopt(self, old: Claim) -> Claim | None:
-        """Take over an old claim by renaming it to ours (atomic: one winner)."""
+        """Take over an old claim by renaming it to ours (atomic: one winner).
+
+        The lease is written under our name before the folder moves, and the old
+        one removed after: a kill between the steps leaves a lease without a
+        folder (swept), never our folder without its lease, which would lose the
+        staging id (finished videos) and the publish progress."""
         new = Claim(self.root, old.job, self.host, self.pid)
         if os.path.lexists(new.folder):
             return None
-        lease = old.read_lease()
+        lease = old.read_lease() or new.new_lease()
+        lease.host, lease.pid = self.host, self.pid
+        new.write_lease(lease)
         try:
             os.rename(old.folder, new.folder)
         except OSError:
+            new.remove_lease()
             return None
-        try:
-            os.rename(old.lease_path, new.lease_path)
-        except FileNotFoundError:
-            pass
-        lease = lease or new.new_lease()
-        lease.host, lease.pid = self.host, self.pid
-        new.write_lease(lease)
+        old.remove_lease()
         log.info("job_adopted", job=old.job, previous=old.name, claim=new.name)
         return new
+
+    def sweep(self, lease_seconds: float, now: float | None = None) -> list[str]:
+        """Remove the files a killed daemon leaves in the claimed area; returns their names.
+
+        Only provable orphans go: a lease whose claim folder is gone (a kill between
+        releasing a job's folder and its lease, or inside ``adopt``) and a lease's
+        temp file (a kill inside ``write_atomic``), each once its writer is known
+        dead: a pid of this host that no longer runs, or no write for
+        ``lease_seconds`` (another host's process cannot be asked)."""
+        now = time.time() if now is None else now
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        folders = {e.name for e in entries if e.is_dir(follow_symlinks=False)}
+        removed = []
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False) and self._orphaned(entry, folders, lease_seconds, now):
+                try:
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+                except FileNotFoundError:
+                    pass  # another daemon swept it first
+                except OSError as exc:
+                    log.warning("claim_litter_unremovable", file=entry.name, error=str(exc))
+        if removed:
+            log.info("claim_litter_removed", files=[readable_job_name(n) for n in removed])
+        return removed
+
+    def _orphaned(self, entry: os.DirEntry, folders: set[str], lease_seconds: float, now: float) -> bool:
+        temp = _LEASE_TEMP.fullmatch(entry.name)
+        if temp is not None:
+            claim_name, writer = temp["claim"], int(temp["pid"])
+        elif entry.name.endswith(".lease"):
+            claim_name = entry.name.removesuffix(".lease")
+            if claim_name in folders:
+                return False  # the lease of a claimed job
+            writer = None
+        else:
+            return False  # not ours to judge
+        claim = Claim.parse(self.root, claim_name)
+        if claim is None:
+            return False
+        writer = claim.pid if writer is None else writer
+        if claim.host == self.host and writer != self.pid and not _pid_alive(writer):
+            return True
+        try:
+            return now - entry.stat(follow_symlinks=False).st_mtime > lease_seconds
+        except FileNotFoundError:
+            return False

@@ -111,3 +111,112 @@ def test_a_second_job_of_the_same_name_waits_while_the_first_is_claimed(tmp_path
     _job(tmp_path)
     assert c.claim("job") is None
     assert (tmp_path / "job").is_dir()
+
+
+# -- crash litter ---------------------------------------------------------------------
+
+
+def _temp_of(claim: Claim, pid: int) -> Path:
+    """The temp file write_atomic makes beside a lease (as a SIGKILL mid-write leaves it)."""
+    path = claim.root / f".{claim.lease_path.name}.{pid}.139918808390528.tmp"
+    path.write_text("{", encoding="utf-8")
+    return path
+
+
+def _age(path: Path, seconds: float) -> None:
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_a_lease_temp_file_of_a_dead_process_on_this_host_is_swept(tmp_path):
+    """A kill inside write_atomic leaves '.<claim>.lease.<pid>.<tid>.tmp': removed once that pid is gone."""
+    _job(tmp_path)
+    dead = _dead_pid()
+    old = Claimer(tmp_path, host="me", pid=dead)
+    old.ensure_dirs()
+    claim = old.claim("job")
+    litter = _temp_of(claim, dead)
+    me = Claimer(tmp_path, host="me", pid=os.getpid())
+    assert [litter.name] == me.sweep(lease_seconds=60)
+    assert not litter.exists()
+    assert claim.folder.is_dir() and claim.lease_path.is_file(), "the claim itself is the job: kept"
+
+
+def test_a_temp_file_of_a_live_writer_is_kept(tmp_path):
+    """A temp file whose writer still runs (here: this test's own pid) may be mid-write: kept."""
+    _job(tmp_path)
+    owner = Claimer(tmp_path, host="me", pid=os.getpid())
+    owner.ensure_dirs()
+    writing = _temp_of(owner.claim("job"), os.getpid())
+    assert [] == Claimer(tmp_path, host="me", pid=_dead_pid()).sweep(lease_seconds=60)
+    assert writing.exists()
+
+
+def test_another_hosts_litter_is_swept_only_after_the_lease_time(tmp_path):
+    """Another host's pid cannot be checked from here: its litter goes once older than lease_seconds."""
+    _job(tmp_path)
+    other = Claimer(tmp_path, host="other", pid=77)
+    other.ensure_dirs()
+    claim = other.claim("job")
+    litter = _temp_of(claim, 77)
+    me = Claimer(tmp_path, host="me", pid=os.getpid())
+    assert [] == me.sweep(lease_seconds=60)
+    _age(litter, 61)
+    assert [litter.name] == me.sweep(lease_seconds=60)
+    assert claim.lease_path.is_file()
+
+
+def test_a_lease_left_without_its_folder_is_swept(tmp_path):
+    """A kill between removing a finished job's folder and its lease leaves the lease alone: swept."""
+    _job(tmp_path, "mine")
+    _job(tmp_path, "theirs")
+    dead = Claimer(tmp_path, host="me", pid=_dead_pid())
+    dead.ensure_dirs()
+    other = Claimer(tmp_path, host="other", pid=77)
+    mine, theirs = dead.claim("mine"), other.claim("theirs")
+    for claim in (mine, theirs):
+        os.rename(claim.folder, tmp_path / f"published-{claim.job}")
+    me = Claimer(tmp_path, host="me", pid=os.getpid())
+    assert [mine.lease_path.name] == me.sweep(lease_seconds=60)
+    assert theirs.lease_path.exists(), "another host's fresh lease may be an adoption in progress"
+    assert [theirs.lease_path.name] == me.sweep(lease_seconds=60, now=time.time() + 61)
+
+
+def test_the_lease_of_a_live_claim_and_foreign_files_are_never_swept(tmp_path):
+    """A claimed job's lease (even an old one) and files that are not ours stay where they are."""
+    _job(tmp_path)
+    dead = Claimer(tmp_path, host="me", pid=_dead_pid())
+    dead.ensure_dirs()
+    claim = dead.claim("job")
+    _age(claim.lease_path, 1000)
+    stranger = claim.root / "notes.txt"
+    stranger.write_text("x", encoding="utf-8")
+    _age(stranger, 1000)
+    assert [] == Claimer(tmp_path, host="me", pid=os.getpid()).sweep(lease_seconds=60)
+    assert claim.lease_path.exists() and stranger.exists()
+
+
+def test_adopting_moves_folder_and_lease_together(tmp_path):
+    """After adopt only our folder and our lease remain, and the lease keeps the old staging id."""
+    _job(tmp_path)
+    old = Claimer(tmp_path, host="me", pid=_dead_pid())
+    old.ensure_dirs()
+    old_claim = old.claim("job")
+    staging_id = old_claim.read_lease().staging_id
+    new = Claimer(tmp_path, host="me", pid=os.getpid()).adopt(old_claim)
+    assert staging_id == new.read_lease().staging_id
+    assert sorted([new.name, new.lease_path.name]) == sorted(p.name for p in old.root.iterdir())
+
+
+def test_a_kill_inside_adopt_leaves_only_sweepable_litter(tmp_path):
+    """adopt writes the adopter's lease before moving the folder: a kill in between leaves a lease
+    without a folder, which a restart sweeps, while the old claim stays whole and adoptable."""
+    _job(tmp_path)
+    other = Claimer(tmp_path, host="other", pid=77)
+    other.ensure_dirs()
+    old_claim = other.claim("job")
+    killed_adopter = Claim(other.root, "job", "me", _dead_pid())
+    killed_adopter.write_lease(old_claim.read_lease())
+    me = Claimer(tmp_path, host="me", pid=os.getpid())
+    assert [killed_adopter.lease_path.name] == me.sweep(lease_seconds=60)
+    assert old_claim.folder.is_dir() and old_claim.read_lease() is not None

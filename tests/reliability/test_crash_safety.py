@@ -75,7 +75,10 @@ def _source_survives(places: dict[str, list[Path]], name: str, digest: str) -> b
 
 def test_ten_sigkills_at_random_moments_publish_every_job_exactly_once(daemon_factory, tiny_media):
     """10 SIGKILLs across a 6-job batch: each job published once, whole, sources intact, nothing half-visible."""
-    seed = int(os.environ.get("HEYGEM_CRASH_SEED", time.time_ns() % 100_000))
+    # random by default so that repeated runs cover other kill moments; pytest shows this
+    # line on failure, and HEYGEM_CRASH_SEED=<seed> replays the same kill delays
+    seed = int(os.environ.get("HEYGEM_CRASH_SEED") or time.time_ns() % 100_000)
+    print(f"HEYGEM_CRASH_SEED={seed}")
     rng = random.Random(seed)
     # max_attempts high: here every crash is the test's, not the job's fault
     d = daemon_factory({"settle_seconds": 0.2, "poll_interval": 0.2, "max_attempts": 1000,
@@ -105,7 +108,9 @@ def test_ten_sigkills_at_random_moments_publish_every_job_exactly_once(daemon_fa
                     assert _source_survives(places, name, digest), f"{name} lost; {where}"
         d.start()
         wait_for(lambda: all((d.outbox / j / "report.json").exists() for j in JOBS), 180, d.log)
-        wait_for(lambda: not any((d.inbox / ".heygem" / "claimed").iterdir()), 30, d.log)
+        claimed = d.inbox / ".heygem" / "claimed"
+        wait_for(lambda: not any(claimed.iterdir()), 30,
+                 lambda: f"seed {seed}: left in claimed: {sorted(p.name for p in claimed.iterdir())}\n{d.log()}")
     finally:
         spy.stop_event.set()
         spy.join(5)
