@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: "autofs" alone means the share is not mounted yet; autofs mounts network shares
+#: almost always, and scanning costs only the inotify wake-up hints if it does not
 NETWORK_FS = frozenset({
     "nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "9p", "afs", "fuse.sshfs",
-    "fuse.glusterfs", "fuse.cephfs", "fuse.rclone", "lustre", "gpfs", "beegfs", "virtiofs",
+    "fuse.glusterfs", "fuse.cephfs", "fuse.rclone", "lustre", "gpfs", "beegfs", "virtiofs", "autofs",
 })
 
 
@@ -31,9 +33,18 @@ def filesystem_type(path: Path, mounts: str = "/proc/self/mounts") -> str | None
             continue
         point = row[1].replace("\\040", " ")
         inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) > best:
+        if inside and (len(point) > best or (len(point) == best and _covers(row[2], fstype))):
             best, fstype = len(point), row[2]
     return fstype
+
+
+def _covers(later: str, earlier: str | None) -> bool:
+    """Whether a later entry for the same mount point is the one files live on.
+
+    A later mount is stacked on top of an earlier one, so it wins; except that
+    autofs is only the trigger: when it has mounted the share, the table lists
+    both, and the real filesystem (nfs, cifs, ...) is where the files are."""
+    return later != "autofs" or earlier in (None, "autofs")
 
 
 def is_network_filesystem(path: Path, mounts: str = "/proc/self/mounts") -> bool:
