@@ -212,7 +212,7 @@ class JobRunner:
                 entry.source = features.source
                 prepared[name] = PreparedAudio(clip, features, None)
                 log.info("audio_prepared", audio=name, duration_s=entry.duration_s,
-                         features_s=entry.features_s, source=features.source)
+                         features_s=entry.features_s, source=features.source, details=features.details)
             except HeygemError as exc:
                 log.error("audio_failed", audio=name, error=str(exc))
                 report.errors.append(f"{name}: {exc}")

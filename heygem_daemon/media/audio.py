@@ -31,14 +31,18 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def decode_audio(path: Path, limits: LimitSettings, *, digest: str = "") -> AudioClip:
+def decode_audio(path: Path, limits: LimitSettings, *, digest: str | None = None) -> AudioClip:
     """The first audio track of ``path`` as an AudioClip.
 
     The whole clip is held in memory: it is the job's one shared input and the
-    duration limit bounds it (2 h at 16 kHz float32 is 460 MB).
+    duration limit bounds it (2 h at 16 kHz float32 is 460 MB).  ``digest``
+    defaults to the file's content hash, which keys the engines' feature caches
+    (the same voice in another job, or a retry, is not analysed again).
     """
     path = Path(path)
     info = probe(path, limits)
+    if digest is None:
+        digest = _digest(path)
     if info.audio is None:
         raise MediaError(f"{path.name} has no sound track.", hint="Put a voice recording in the job folder.")
     cap = int(limits.max_duration_s * SAMPLE_RATE) + SAMPLE_RATE
@@ -49,6 +53,13 @@ def decode_audio(path: Path, limits: LimitSettings, *, digest: str = "") -> Audi
     np.clip(samples, -1.0, 1.0, out=samples)
     log.debug("audio_decoded", file=path.name, seconds=round(samples.size / SAMPLE_RATE, 3))
     return AudioClip(samples=samples, sample_rate=SAMPLE_RATE, digest=digest)
+
+
+def _digest(path: Path) -> str:
+    try:
+        return file_digest(path)
+    except OSError as exc:  # probed a moment ago: it was removed or became unreadable since
+        raise MediaError(f"{path.name} could not be read: {exc.strerror or exc}.") from exc
 
 
 def _args(path: Path) -> list[str]:

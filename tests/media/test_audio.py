@@ -67,3 +67,9 @@ def test_file_digest_is_sha256_of_content(tmp_path: Path) -> None:
     path = tmp_path / "blob.bin"
     path.write_bytes(data)
     assert hashlib.sha256(data).hexdigest() == file_digest(path)
+
+
+def test_a_decoded_clip_carries_the_files_content_digest(media_dir, limits):
+    """Without an explicit digest the clip is keyed by the file's sha256 (feature caches use it)."""
+    path = media_dir / "audio_1.wav"
+    assert file_digest(path) == decode_audio(path, limits).digest

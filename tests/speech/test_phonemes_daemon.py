@@ -42,3 +42,19 @@ def test_report_names_the_phoneme_source(daemon_factory, short_job, tmp_path, co
     assert audio["features_s"] > 0
     events = [row for row in daemon.events() if row.get("event") == "speech.phonemes.loaded"]
     assert configured == bool(events)
+
+
+def test_a_second_job_with_the_same_voice_reads_its_phonemes_from_the_cache(daemon_factory, short_job, tmp_path):  # noqa: F811
+    """The runner keys the audio by its content: the phoneme model runs for the first job only,
+    the second job with the same voice file (another job, another name) hits the cache."""
+    model = build_tiny_model(tmp_path / "phoneme-model")
+    daemon = daemon_factory({"default_engine": "builtin", "models": {"phonemes": str(model)}}).start()
+    drop_job(daemon.inbox, "first", short_job, ready=True)
+    daemon.wait_published("first", timeout=180)
+    drop_job(daemon.inbox, "second", short_job, ready=True)
+    daemon.wait_published("second", timeout=180)
+    prepared = [row for row in daemon.events() if row.get("event") == "audio_prepared"]
+    assert ["first", "second"] == [row["job"] for row in prepared]
+    assert [False, True] == [row["details"]["phonemes_cached"] for row in prepared]
+    assert prepared[0]["details"]["phonemes"] == prepared[1]["details"]["phonemes"] > 0
+    assert 1 == len(list((tmp_path / "cache" / "phonemes").glob("*.json")))
