@@ -22,6 +22,7 @@ from .errors import OutboxUnavailableError, StopRequested
 from .intake.claim import Claim, Claimer
 from .intake.fstype import is_network_filesystem
 from .intake.watcher import InboxWatcher
+from .jobs.publish import remove_atomic_temps
 from .jobs.runner import JobRunner
 from .jobs.scheduler import Scheduler
 from .logging import get_logger
@@ -108,6 +109,10 @@ class Daemon:
         self.claimer.ensure_dirs()
         self.claimer.sweep(self.settings.lease_seconds)
         self.settings.state_path.mkdir(parents=True, exist_ok=True)
+        # status.json and the queue's temp files from a kill mid-write; a minute old means
+        # no writer (another host sharing the outbox included) is still writing them
+        for folder in (self.settings.outbox, self.settings.state_path):
+            remove_atomic_temps(folder, older_than_s=60.0)
         self.watcher.start()
         if self._handle_signals:
             signal.signal(signal.SIGTERM, self._on_signal)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..jobs.publish import write_atomic
+from ..jobs.publish import atomic_temp, write_atomic
 from ..logging import get_logger
 
 log = get_logger()
@@ -39,9 +38,6 @@ def _pid_alive(pid: int) -> bool:
 
 #: lease.extra flag: the inbox folder's name was not valid UTF-8
 NAME_NOT_UTF8 = "name_not_utf8"
-
-#: write_atomic's temp file for a lease: ``.<claim>.lease.<pid>.<thread>.tmp``
-_LEASE_TEMP = re.compile(r"\.(?P<claim>.+)\.lease\.(?P<pid>\d+)\.\d+\.tmp")
 
 
 def readable_job_name(name: str) -> str:
@@ -252,10 +248,10 @@ class Claimer:
         return removed
 
     def _orphaned(self, entry: os.DirEntry, folders: set[str], lease_seconds: float, now: float) -> bool:
-        temp = _LEASE_TEMP.fullmatch(entry.name)
-        if temp is not None:
-            claim_name, writer = temp["claim"], int(temp["pid"])
-        elif entry.name.endswith(".lease"):
+        temp = atomic_temp(entry.name)
+        if temp is not None and temp[0].endswith(".lease"):
+            claim_name, writer = temp[0].removesuffix(".lease"), temp[1]
+        elif temp is None and entry.name.endswith(".lease"):
             claim_name = entry.name.removesuffix(".lease")
             if claim_name in folders:
                 return False  # the lease of a claimed job

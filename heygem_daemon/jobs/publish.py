@@ -12,9 +12,11 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import re
 import shutil
 import stat
 import threading
+import time
 from pathlib import Path
 
 from ..errors import OutboxUnavailableError
@@ -39,6 +41,39 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+#: write_atomic's temp file beside ``<name>``: ``.<name>.<pid>.<thread>.tmp``
+_ATOMIC_TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.\d+\.tmp")
+
+
+def atomic_temp(name: str) -> tuple[str, int] | None:
+    """(target name, writer pid) when ``name`` is a write_atomic temp file, else None.
+
+    A kill between writing and renaming leaves one behind; whoever knows that its
+    writer is gone removes it (the claimed area, a job's staging, the outbox)."""
+    match = _ATOMIC_TEMP.fullmatch(name)
+    return (match["name"], int(match["pid"])) if match else None
+
+
+def remove_atomic_temps(folder: Path, *, older_than_s: float = 0.0) -> list[str]:
+    """Remove write_atomic temp files in ``folder`` not written to for ``older_than_s``."""
+    now = time.time()
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        if atomic_temp(entry.name) is None or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime >= older_than_s:
+                os.unlink(entry.path)
+                removed.append(entry.name)
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -121,8 +156,12 @@ class Staging:
         return final
 
     def drop_partials(self) -> None:
+        """Remove what an earlier attempt left half-written: outputs and, from a kill
+        inside write_atomic, temp files (else a report.json temp would be published)."""
         for entry in self.path.glob(".partial-*"):
             entry.unlink(missing_ok=True)
+        for folder in (self.path, self.results):
+            remove_atomic_temps(folder)
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

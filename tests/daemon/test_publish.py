@@ -5,7 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from heygem_daemon.jobs.publish import Staging, choose_name, publish, rename_noreplace, stage_sources
+from heygem_daemon.jobs.publish import (
+    Staging,
+    choose_name,
+    publish,
+    remove_atomic_temps,
+    rename_noreplace,
+    stage_sources,
+    write_atomic,
+)
 
 
 def test_a_taken_name_gets_a_suffix_and_nothing_is_overwritten(tmp_path):
@@ -57,3 +65,30 @@ def test_committed_outputs_leave_no_partial_file(tmp_path):
     staging.partial_path("a.mp4").write_bytes(b"mp4")
     staging.commit_output("a.mp4")
     assert sorted(p.name for p in staging.path.iterdir()) == [".results", "a.mp4"]
+
+
+def test_a_resumed_job_drops_the_temp_files_a_kill_left_in_its_staging(tmp_path):
+    """A SIGKILL inside write_atomic leaves '.report.json.<pid>.<tid>.tmp' in staging: the next
+    attempt removes it, so it is never published with the job."""
+    staging = Staging(tmp_path, "job.h.1.1000")
+    staging.create()
+    write_atomic(staging.file("report.json"), "{}")
+    litter = [staging.file(".report.json.4242.139918808390528.tmp"),
+              staging.results / ".0.json.4242.139918808390528.tmp"]
+    for path in litter:
+        path.write_text("{", encoding="utf-8")
+    staging.drop_partials()
+    assert not any(path.exists() for path in litter)
+    assert ["report.json"] == sorted(p.name for p in staging.path.iterdir() if p.name != ".results")
+
+
+def test_outbox_temp_files_are_removed_only_once_nobody_can_be_writing_them(tmp_path):
+    """status.json's temp file is removed when older than the given age, never a fresh one."""
+    fresh = tmp_path / ".status.json.4242.1.tmp"
+    old = tmp_path / ".index.html.4242.1.tmp"
+    for path in (fresh, old, tmp_path / "status.json", tmp_path / ".notes.tmp"):
+        path.write_text("x", encoding="utf-8")
+    past = os.path.getmtime(old) - 120
+    os.utime(old, (past, past))
+    assert [old.name] == remove_atomic_temps(tmp_path, older_than_s=60)
+    assert sorted([".notes.tmp", fresh.name, "status.json"]) == sorted(p.name for p in tmp_path.iterdir())
