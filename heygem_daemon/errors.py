@@ -73,3 +73,30 @@ class OutboxUnavailableError(HeygemError):
 
 class StopRequested(Exception):
     """Control flow, not a failure: the daemon is stopping; checkpoint and leave."""
+
+
+# -- words for people ---------------------------------------------------------------
+
+#: what to do with a media file ffmpeg cannot read (its own words go to the log)
+UNREADABLE_HINT = (
+    "The file may be incomplete (copy it again), or in a format the daemon cannot read "
+    "(export it as MP4 with H.264 video)."
+)
+
+
+def for_admin(remedy: str) -> str:
+    """A fix only the daemon's administrator can make, labelled so people know whom to ask."""
+    return f"(For the administrator: {remedy}.)"
+
+
+def raise_setting(key: str) -> str:
+    """The labelled admin remedy of raising a limit in the daemon's settings."""
+    return for_admin(f"raise {key} in the daemon's settings")
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as h:mm:ss, as players show it (``2:00:00``, ``0:04:07``), not 7200 s."""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"

@@ -11,7 +11,7 @@ from typing import Callable, TypeVar
 import structlog
 import torch
 
-from ..errors import EngineError
+from ..errors import EngineError, for_admin
 
 log = structlog.get_logger()
 
@@ -43,7 +43,7 @@ def _cuda_device(requested: str) -> torch.device:
         raise EngineError(
             f"Device '{requested}' was asked for but no CUDA GPU is usable here "
             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'}).",
-            hint="Set device = \"auto\" or \"cpu\" in daemon.toml, or install the CUDA build of torch.",
+            hint=for_admin('set device = "auto" or "cpu" in daemon.toml, or install the CUDA build of torch'),
         )
     index = int(index_text or 0)
     count = torch.cuda.device_count()
@@ -79,7 +79,7 @@ def _halve(size: int, min_batch: int, exc: BaseException) -> int:
     if size <= min_batch:
         raise EngineError(
             f"The GPU ran out of memory even at a batch of {size} frame(s).",
-            hint="Free the GPU (another process may be using it) or run on device = \"cpu\".",
+            hint=for_admin('free the GPU (another process may be using it), or run on device = "cpu"'),
         ) from exc
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -34,8 +34,9 @@ DEFAULT_BOTTOM_PAD = 10
 CUDA_MIN_BATCH = 128
 
 MISSING_CHECKPOINT = (
-    'The wav2lip engine needs a checkpoint: set models.wav2lip = "/path/to/wav2lip_gan.pth" '
-    "in daemon.toml (or HEYGEM_MODELS__WAV2LIP)."
+    'The wav2lip engine is not set up on this daemon: it has no checkpoint. Use engine = "builtin", '
+    'or ask the administrator. (For the administrator: set models.wav2lip = "/path/to/wav2lip_gan.pth" '
+    "in daemon.toml, or HEYGEM_MODELS__WAV2LIP.)"
 )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import EngineError
+from ..errors import EngineError, for_admin
 
 #: (cin, cout, kernel, stride, padding, residual) for one Conv-BN-ReLU unit
 ConvSpec = tuple[int, int, int, int | tuple[int, int], int, bool]
@@ -155,8 +155,8 @@ def load_checkpoint(path: Path) -> Wav2LipNet:
     if problems:
         raise EngineError(
             f"The wav2lip checkpoint {path} does not fit the Wav2Lip network: {'; '.join(problems)}.",
-            hint="Use the public wav2lip.pth or wav2lip_gan.pth (the 96x96 Wav2Lip generator, not SyncNet "
-            "or a discriminator).",
+            hint=for_admin("use the public wav2lip.pth or wav2lip_gan.pth (the 96x96 Wav2Lip generator, "
+                           "not SyncNet or a discriminator)"),
         )
     net.load_state_dict(state, strict=True)
     return net.eval()
@@ -166,7 +166,7 @@ def _read(path: Path) -> Any:
     if not path.is_file():
         raise EngineError(
             f"The wav2lip checkpoint {path} does not exist or is not a file.",
-            hint="Check models.wav2lip in daemon.toml (or HEYGEM_MODELS__WAV2LIP).",
+            hint=for_admin("check models.wav2lip in daemon.toml, or HEYGEM_MODELS__WAV2LIP"),
         )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -174,7 +174,7 @@ def _read(path: Path) -> Any:
         raise EngineError(
             f"The wav2lip checkpoint {path} is not a readable PyTorch checkpoint ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no details'}).",
-            hint="The download may be incomplete or a web page: fetch wav2lip_gan.pth again.",
+            hint=for_admin("the download may be incomplete or a web page: fetch wav2lip_gan.pth again"),
         ) from exc
 
 
@@ -183,7 +183,7 @@ def _state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise EngineError(
             f"The wav2lip checkpoint {path} holds no state dict of tensors.",
-            hint="Use the public wav2lip.pth or wav2lip_gan.pth.",
+            hint=for_admin("use the public wav2lip.pth or wav2lip_gan.pth"),
         )
     return {key.removeprefix("module."): value for key, value in state.items()}
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..errors import HeygemError, JobValidationError, LimitExceededError, UnsafeInputError
+from ..errors import HeygemError, JobValidationError, LimitExceededError, UnsafeInputError, for_admin, raise_setting
 
 AUDIO_EXTS = frozenset({".wav", ".mp3", ".m4a", ".aac", ".flac", ".ogg", ".opus"})
 VIDEO_EXTS = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
@@ -89,7 +89,7 @@ def scan_folder(folder: Path, *, max_files: int) -> list[Entry]:
                     raise LimitExceededError(
                         f"The job folder '{folder.name}' holds more than {max_files} files.",
                         key="limits.max_files_per_job",
-                        hint="Split it into several jobs, or ask the admin to raise limits.max_files_per_job.",
+                        hint=f"Split it into several jobs. {raise_setting('limits.max_files_per_job')}",
                     )
                 entry = _entry(item)
                 if entry is not None:
@@ -175,7 +175,7 @@ def _open_folder(folder: Path) -> int:
     except PermissionError as exc:
         raise JobValidationError(
             f"The daemon may not read the job folder '{folder.name}'.",
-            hint="Give the heygem user read access to it.",
+            hint=f"Check the folder's permissions. {for_admin('give the heygem user read access to it')}",
         ) from exc
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import JobValidationError, LimitExceededError
+from ..errors import JobValidationError, LimitExceededError, raise_setting
 from ..settings import OutputSettings, Settings
 from .folder import AUDIO_EXTS, JOB_TOML, VIDEO_EXTS, Entry, open_regular, partial_names, scan_folder
 
@@ -428,7 +428,7 @@ def _check_sizes(entries: Iterable[Entry], max_bytes: int) -> None:
             raise LimitExceededError(
                 f"'{entry.name}' is {_human(entry.size)}; the limit is {_human(max_bytes)}.",
                 key="limits.max_file_bytes",
-                hint="Use a shorter or smaller file, or ask the admin to raise limits.max_file_bytes.",
+                hint=f"Use a shorter or smaller file. {raise_setting('limits.max_file_bytes')}",
             )
 
 

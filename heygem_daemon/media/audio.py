@@ -9,7 +9,7 @@ import numpy as np
 import structlog
 
 from ..engines.base import SAMPLE_RATE, AudioClip
-from ..errors import LimitExceededError, MediaError
+from ..errors import UNREADABLE_HINT, LimitExceededError, MediaError, duration_text, raise_setting
 from ..settings import LimitSettings
 from ._process import OwnedProcess
 from .probe import ffmpeg_reason, probe
@@ -94,8 +94,9 @@ def _read_samples(path: Path, guess: int, cap: int) -> np.ndarray:
     finally:
         proc.stop()
     if code != 0:
-        reason = ffmpeg_reason(tail, path) or f"ffmpeg exit code {code}"
-        raise MediaError(f"{path.name} could not be decoded: {reason}")
+        # ffmpeg's words are for the log; people get what they can do about it
+        log.info("audio_undecodable", file=path.name, ffmpeg=ffmpeg_reason(tail, path) or f"exit code {code}")
+        raise MediaError(f"{path.name} could not be decoded.", hint=UNREADABLE_HINT)
     if "partial file" in tail:
         raise MediaError(f"{path.name} is incomplete (the file ends early).", hint="Copy the whole file again.")
     count = filled // 4
@@ -106,9 +107,9 @@ def _read_samples(path: Path, guess: int, cap: int) -> np.ndarray:
 def _grow(buffer: np.ndarray, cap: int, path: Path) -> np.ndarray:
     if buffer.size >= cap + _READ_SAMPLES:
         raise LimitExceededError(
-            f"{path.name} lasts longer than the limit of {cap // SAMPLE_RATE - 1} s.",
+            f"{path.name} lasts longer than the limit of {duration_text(cap // SAMPLE_RATE - 1)} (h:mm:ss).",
             key="limits.max_duration_s",
-            hint="Use a shorter recording, or raise limits.max_duration_s in the daemon's settings.",
+            hint=f"Use a shorter recording. {raise_setting('limits.max_duration_s')}",
         )
     bigger = np.empty(min(cap + _READ_SAMPLES, int(buffer.size * 1.5) + _READ_SAMPLES), dtype=np.float32)
     bigger[: buffer.size] = buffer

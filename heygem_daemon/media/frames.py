@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import structlog
 
-from ..errors import MediaError
+from ..errors import UNREADABLE_HINT, MediaError
 from ._process import STOP_GRACE_S, OwnedProcess
 from .probe import VideoInfo, ffmpeg_reason
 from .safety import ffmpeg_base_args, hardened_input
@@ -152,8 +152,10 @@ class FrameReader:
         code = self._proc.wait(timeout=FINALISE_TIMEOUT_S)
         tail = self._proc.stderr_tail()
         if code != 0 or partial:
-            reason = ffmpeg_reason(tail, self.path) or f"ffmpeg exit code {code}"
-            raise MediaError(f"{self.path.name} could not be decoded: {reason}")
+            # ffmpeg's words are for the log; people get what they can do about it
+            log.info("video_undecodable", file=self.path.name,
+                     ffmpeg=ffmpeg_reason(tail, self.path) or f"exit code {code}")
+            raise MediaError(f"{self.path.name} could not be decoded.", hint=UNREADABLE_HINT)
         if _TRUNCATED_MARK in tail:
             raise MediaError(
                 f"{self.path.name} is incomplete (the file ends early): {tail.splitlines()[-1]}",

@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 
-from ..errors import LimitExceededError, MediaError
+from ..errors import UNREADABLE_HINT, LimitExceededError, MediaError, duration_text, raise_setting
 from ..settings import LimitSettings
 from ._process import OwnedProcess
 from .safety import ffprobe_base_args, hardened_input_options, input_url
@@ -76,32 +76,39 @@ def check_limits(info: MediaInfo, limits: LimitSettings) -> None:
     """Raise LimitExceededError naming the first limit ``info`` is over."""
     name = info.path.name
     if info.stream_count > limits.max_streams:
-        _over(name, f"has {info.stream_count} streams", limits.max_streams, "max_streams")
+        _over(name, f"has {info.stream_count} streams, more than the limit of {limits.max_streams}",
+              "max_streams", "Export it again with one video and one audio track.")
     if info.duration_s > limits.max_duration_s:
-        _over(name, f"lasts {info.duration_s:.0f} s", f"{limits.max_duration_s:.0f} s", "max_duration_s")
+        _over(name, f"lasts {duration_text(info.duration_s)}, longer than the limit of "
+              f"{duration_text(limits.max_duration_s)} (h:mm:ss)", "max_duration_s", "Use a shorter file.")
     video = info.video
     if video is None:
         return
+    smaller = "Export it at a lower resolution (1080p is plenty)."
     if video.width > limits.max_width:
-        _over(name, f"is {video.width} pixels wide", limits.max_width, "max_width")
+        _over(name, f"is {video.width} pixels wide, more than the limit of {limits.max_width}", "max_width", smaller)
     if video.height > limits.max_height:
-        _over(name, f"is {video.height} pixels high", limits.max_height, "max_height")
+        _over(name, f"is {video.height} pixels high, more than the limit of {limits.max_height}", "max_height",
+              smaller)
     if video.width * video.height > limits.max_pixels:
-        _over(name, f"has {video.width * video.height} pixels per frame", limits.max_pixels, "max_pixels")
+        _over(name, f"has {video.width * video.height} pixels per frame, more than the limit of {limits.max_pixels}",
+              "max_pixels", smaller)
     if video.fps > limits.max_fps:
-        _over(name, f"runs at {video.fps:.2f} frames per second", limits.max_fps, "max_fps")
+        _over(name, f"runs at {video.fps:.2f} frames per second, more than the limit of {limits.max_fps:g}",
+              "max_fps", "Export it at 30 or 60 frames per second.")
 
 
-def _over(name: str, what: str, limit: object, key: str) -> None:
-    raise LimitExceededError(
-        f"{name} {what}, more than the limit of {limit}.",
-        key=f"limits.{key}",
-        hint=f"Use a smaller file, or raise limits.{key} in the daemon's settings.",
-    )
+def _over(name: str, what: str, key: str, fix: str) -> None:
+    raise LimitExceededError(f"{name} {what}.", key=f"limits.{key}", hint=f"{fix} {raise_setting(f'limits.{key}')}")
 
 
-def _unreadable(path: Path, reason: str) -> MediaError:
-    return MediaError(f"{path.name} could not be read as a video/audio file: {reason}")
+def _unreadable(path: Path, reason: str | None = None, *, ffmpeg: str = "") -> MediaError:
+    """The file cannot be read: ``reason`` in plain words, or else (ffmpeg's own words,
+    which mean nothing to most people, go to the log) what people can do about it."""
+    if reason is not None:
+        return MediaError(f"{path.name} could not be read as a video or audio file: {reason}")
+    log.info("media_unreadable", file=path.name, ffmpeg=ffmpeg)
+    return MediaError(f"{path.name} could not be read as a video or audio file.", hint=UNREADABLE_HINT)
 
 
 def _require_content(path: Path) -> None:
@@ -110,7 +117,7 @@ def _require_content(path: Path) -> None:
     except OSError as err:
         raise _unreadable(path, err.strerror or str(err)) from err
     if size == 0:
-        raise _unreadable(path, "the file is empty (0 bytes).")
+        raise MediaError(f"{path.name} is empty (0 bytes).", hint="Copy it into the job folder again.")
 
 
 def _run_ffprobe(path: Path, timeout_s: float) -> dict[str, Any]:
@@ -138,15 +145,22 @@ def _run_ffprobe(path: Path, timeout_s: float) -> dict[str, Any]:
             watchdog.cancel()
             watchdog.join()
         if expired.is_set():
-            raise _unreadable(path, f"reading it took longer than {timeout_s:g} s.")
+            raise _unreadable(path, f"reading it took longer than {timeout_s:g} s. {UNREADABLE_HINT}")
         if code != 0:
-            raise _unreadable(path, ffmpeg_reason(proc.stderr_tail(), path) or f"ffprobe exit code {code}.")
+            raise _ffmpeg_unreadable(path, proc.stderr_tail(), f"ffprobe exit code {code}")
     finally:
         proc.stop()
     try:
         return json.loads(out or b"{}")
     except ValueError as err:
-        raise _unreadable(path, "ffprobe gave no usable answer.") from err
+        raise _unreadable(path, ffmpeg="ffprobe gave no JSON") from err
+
+
+def _ffmpeg_unreadable(path: Path, stderr_tail: str, fallback: str) -> MediaError:
+    reason = ffmpeg_reason(stderr_tail, path)
+    if reason.startswith("it is a playlist"):
+        return _unreadable(path, reason)  # already plain words
+    return _unreadable(path, ffmpeg=reason or fallback)
 
 
 def ffmpeg_reason(stderr_tail: str, *paths: Path) -> str:

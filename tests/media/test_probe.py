@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from heygem_daemon.errors import LimitExceededError, MediaError
+from heygem_daemon.errors import LimitExceededError, MediaError, duration_text
 from heygem_daemon.media import probe
 from heygem_daemon.settings import LimitSettings
 
@@ -60,11 +60,16 @@ def test_zero_byte_file(tmp_path: Path, limits: LimitSettings) -> None:
 
 
 def test_garbage_file(tmp_path: Path, limits: LimitSettings) -> None:
-    """Random bytes named .mp4 are a MediaError naming the file."""
+    """Random bytes named .mp4: the error names the file and says what to do, not what ffmpeg said."""
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(bytes(range(256)) * 64)
-    with pytest.raises(MediaError, match="junk.mp4 could not be read as a video/audio file"):
+    with pytest.raises(MediaError) as caught:
         probe(junk, limits)
+    message = str(caught.value)
+    assert message.startswith("junk.mp4 could not be read as a video or audio file.")
+    assert "may be incomplete (copy it again)" in message
+    assert "export it as MP4 with H.264 video" in message
+    assert "Invalid data" not in message
 
 
 def test_truncated_file(media_dir: Path, tmp_path: Path, limits: LimitSettings) -> None:
@@ -115,3 +120,28 @@ def test_probe_timeout_is_a_media_error(media_dir: Path) -> None:
     """ffprobe running past limits.probe_timeout_s is killed and reported as unreadable."""
     with pytest.raises(MediaError, match="took longer than"):
         probe(media_dir / "face_1.mp4", LimitSettings(probe_timeout_s=0.001))
+
+
+def test_a_duration_over_the_limit_is_told_in_hours_minutes_and_seconds(media_dir: Path) -> None:
+    """A 5 s clip over a 2 s limit: "lasts 0:00:05, longer than the limit of 0:00:02", and "shorter"."""
+    with pytest.raises(LimitExceededError) as caught:
+        probe(media_dir / "face_1.mp4", LimitSettings(max_duration_s=2.0))
+    message = str(caught.value)
+    assert "longer than the limit of 0:00:02 (h:mm:ss)" in message
+    assert "Use a shorter file." in message
+    assert "smaller" not in message
+
+
+def test_a_fix_only_the_administrator_can_make_is_labelled_so(media_dir: Path) -> None:
+    """Raising a limit is the administrator's job, and the message says so."""
+    with pytest.raises(LimitExceededError) as caught:
+        probe(media_dir / "face_1.mp4", LimitSettings(max_width=640))
+    assert str(caught.value).endswith(
+        "(For the administrator: raise limits.max_width in the daemon's settings.)")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0, "0:00:00"), (2.4, "0:00:02"), (247, "0:04:07"),
+                                              (7200, "2:00:00"), (36_000, "10:00:00")])
+def test_durations_read_as_h_mm_ss(seconds: float, text: str) -> None:
+    """Durations in messages are h:mm:ss, as a player shows them."""
+    assert text == duration_text(seconds)
