@@ -17,42 +17,82 @@ from .settings import Settings
 
 
 def validate(settings: Settings, args: argparse.Namespace) -> int:
-    """Check a job folder (job.toml, files, media limits) without running it."""
+    """Check a job folder without running it: job.toml and files, media limits, that
+    the engine can run here, and that sampled frames show a face.  Exit 1 on a problem;
+    warnings (a face not found in the samples) leave the exit code 0."""
     from .engines.registry import EngineRegistry
-    from .engines.base import EngineConfig
     from .jobs.spec import load_job
+    from .service import engine_config
+
+    engines = EngineRegistry(engine_config(settings), settings.engines)
+    try:
+        plan = load_job(args.folder, settings, known_engines=engines.names)
+    except HeygemError as exc:
+        print("INVALID: " + "\n  ".join(str(exc).splitlines()))
+        return 1
+    problems: list[str] = []
+    try:
+        engines.check(plan.engine)
+    except HeygemError as exc:
+        problems.append(f"engine {plan.engine}: {exc}")
+    videos = _probe_files(plan, settings, problems)
+    warnings = [w for name, video in videos.items() if (w := _face_warning(plan.folder / name, video))]
+    _print_validation(plan, problems, warnings, as_json=args.json)
+    if problems:
+        print("INVALID: the job would fail (see PROBLEM lines)")
+        return 1
+    print(f"OK ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else "OK")
+    return 0
+
+
+def _probe_files(plan, settings: Settings, problems: list[str]) -> dict:
+    """Probe every file of the plan; returns the videos that can be read, by name."""
     from .media.probe import probe
 
-    known = EngineRegistry(EngineConfig(), settings.engines).names
-    try:
-        plan = load_job(args.folder, settings, known_engines=known)
-        problems = []
-        for name in (*plan.audios, *plan.videos):
-            try:
-                info = probe(plan.folder / name, settings.limits)
-                if name in plan.videos and info.video is None:
-                    problems.append(f"{name}: has no video stream")
-                if name in plan.audios and info.audio is None:
-                    problems.append(f"{name}: has no audio stream")
-            except HeygemError as exc:
-                problems.append(f"{name}: {exc}")
-    except HeygemError as exc:
-        print(f"INVALID: {exc}")
-        return 1
-    if args.json:
+    videos = {}
+    for name in (*plan.audios, *plan.videos):
+        try:
+            info = probe(plan.folder / name, settings.limits)
+        except HeygemError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if name in plan.videos and info.video is None:
+            problems.append(f"{name}: has no video stream")
+        elif name in plan.videos:
+            videos[name] = info.video
+        if name in plan.audios and info.audio is None:
+            problems.append(f"{name}: has no audio stream")
+    return videos
+
+
+#: frames sampled across each video when looking for a face
+FACE_SAMPLES = 8
+
+
+def _face_warning(path: Path, video) -> str | None:
+    """A warning when no sampled frame shows a face (a warning: the samples may miss it)."""
+    from .faces.tracker import FaceTracker
+    from .media.frames import sample_frames
+
+    frames = sample_frames(path, video, count=FACE_SAMPLES)
+    if frames and FaceTracker().track(frames).frames_with_face > 0:
+        return None
+    return (f"{path.name}: no face found in {len(frames)} frames sampled across the video; "
+            "it will fail unless a face is visible and turned towards the camera.")
+
+
+def _print_validation(plan, problems: list[str], warnings: list[str], *, as_json: bool) -> None:
+    if as_json:
         print(json.dumps({"job": plan.name, "engine": plan.engine, "outputs": [p.output for p in plan.pairs],
-                          "problems": problems}, indent=2, ensure_ascii=False))
-    else:
-        print(f"job '{plan.name}': engine {plan.engine}, {len(plan.audios)} audio × {len(plan.videos)} video")
-        for pair in plan.pairs:
-            print(f"  {pair.video} + {pair.audio} -> {pair.output}")
-        for problem in problems:
-            print(f"  PROBLEM {problem}")
-    if problems:
-        print("INVALID: some files cannot be processed (see PROBLEM lines)")
-        return 1
-    print("OK")
-    return 0
+                          "problems": problems, "warnings": warnings}, indent=2, ensure_ascii=False))
+        return
+    print(f"job '{plan.name}': engine {plan.engine}, {len(plan.audios)} audio × {len(plan.videos)} video")
+    for pair in plan.pairs:
+        print(f"  {pair.video} + {pair.audio} -> {pair.output}")
+    for problem in problems:
+        print(f"  PROBLEM {problem}")
+    for warning in warnings:
+        print(f"  WARNING {warning}")
 
 
 def status(settings: Settings, args: argparse.Namespace) -> int:

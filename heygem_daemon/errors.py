@@ -33,6 +33,19 @@ class JobValidationError(HeygemError, ValueError):
     def __init__(self, message: str, *, key: str | None = None, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.key = key
+        #: every problem this error stands for (more than itself when combined)
+        self.problems: list[JobValidationError] = [self]
+
+    @classmethod
+    def combine(cls, errors: list["JobValidationError"]) -> "JobValidationError":
+        """One error naming every problem, one a line, so a job is fixed in one go."""
+        if len(errors) == 1:
+            return errors[0]
+        # one kind of problem keeps its class (a LimitExceededError stays one)
+        same = type(errors[0]) if all(type(e) is type(errors[0]) for e in errors) else cls
+        combined = same("\n".join(str(e) for e in errors), key=errors[0].key)
+        combined.problems = [p for e in errors for p in e.problems]
+        return combined
 
 
 class UnsafeInputError(JobValidationError):

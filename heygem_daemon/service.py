@@ -33,6 +33,15 @@ from .status import JobStatus, StatusBoard
 log = get_logger()
 
 
+def engine_config(settings: Settings) -> EngineConfig:
+    """What every engine is made with: the daemon's device, model paths and cache."""
+    return EngineConfig(
+        device=settings.device,
+        models={"wav2lip": settings.models.wav2lip, "phonemes": settings.models.phonemes},
+        cache_dir=settings.cache_path,
+    )
+
+
 @dataclass
 class StopFlags:
     """Set by signal handlers, read by the loop and by the running job."""
@@ -88,12 +97,7 @@ class Daemon:
         )
         self.scheduler = Scheduler(settings.inbox, settings.state_path, max_toml_bytes=settings.limits.max_job_toml_bytes)
         self.board = StatusBoard(settings.outbox, settings.state_path, self.claimer.host)
-        engine_config = EngineConfig(
-            device=settings.device,
-            models={"wav2lip": settings.models.wav2lip, "phonemes": settings.models.phonemes},
-            cache_dir=settings.cache_path,
-        )
-        self.engines = EngineRegistry(engine_config, {**settings.engines, **(extra_engines or {})})
+        self.engines = EngineRegistry(engine_config(settings), {**settings.engines, **(extra_engines or {})})
         self.runner = JobRunner(settings, self.engines, self.board, self.stop.check, self.claimer.host)
         self._running: _Running | None = None
         self._deferred: dict[str, float] = {}  # claim name → retry time

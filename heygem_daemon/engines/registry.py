@@ -39,7 +39,18 @@ class EngineRegistry:
             self._instances[name] = self._create(name)
         return self._instances[name]
 
+    def check(self, name: str) -> None:
+        """Raise EngineError when engine ``name`` cannot run with this configuration
+        (unknown, or its model not configured), without loading any model: an engine
+        class may say so in a ``check_config(config)`` static method."""
+        check = getattr(self._factory(name), "check_config", None)
+        if check is not None:
+            check(self._config)
+
     def _create(self, name: str) -> Engine:
+        return self._factory(name)(self._config)
+
+    def _factory(self, name: str) -> EngineFactory:
         target = self._targets.get(name)
         if target is None:
             raise EngineError(
@@ -50,4 +61,4 @@ class EngineRegistry:
             factory: EngineFactory = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
             raise EngineError(f"Engine '{name}' is not available: {exc}.") from exc
-        return factory(self._config)
+        return factory

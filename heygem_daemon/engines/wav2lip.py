@@ -18,7 +18,7 @@ import numpy as np
 import structlog
 import torch
 
-from ..errors import EngineError
+from ..errors import EngineError, for_admin
 from .base import AudioClip, AudioFeatures, EngineConfig, Face
 from .device import run_batched, select_device
 from .wav2lip_audio import SAMPLE_RATE, mel_filterbank, mel_windows, melspectrogram
@@ -55,10 +55,22 @@ class Wav2LipEngine:
 
     name = "wav2lip"
 
-    def __init__(self, config: EngineConfig, *, bottom_pad: int = DEFAULT_BOTTOM_PAD) -> None:
+    @staticmethod
+    def check_config(config: EngineConfig) -> None:
+        """Raise EngineError unless a checkpoint file is configured (read by ``validate``
+        without loading the network)."""
         checkpoint = config.models.get("wav2lip")
         if checkpoint is None:
             raise EngineError(MISSING_CHECKPOINT)
+        if not Path(checkpoint).is_file():
+            raise EngineError(
+                f"The wav2lip checkpoint {checkpoint} does not exist or is not a file.",
+                hint=for_admin("check models.wav2lip in daemon.toml, or HEYGEM_MODELS__WAV2LIP"),
+            )
+
+    def __init__(self, config: EngineConfig, *, bottom_pad: int = DEFAULT_BOTTOM_PAD) -> None:
+        self.check_config(config)
+        checkpoint = config.models["wav2lip"]
         self.checkpoint = Path(checkpoint)
         self.bottom_pad = bottom_pad
         torch_device = select_device(config.device)

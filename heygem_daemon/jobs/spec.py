@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,6 +28,8 @@ from ..settings import OutputSettings, Settings
 from .folder import AUDIO_EXTS, JOB_TOML, VIDEO_EXTS, Entry, open_regular, partial_names, scan_folder
 
 log = structlog.get_logger()
+
+_T = TypeVar("_T")
 
 DEFAULT_OUTPUT_NAME = "{video}_{audio}.mp4"
 PLACEHOLDERS = ("job", "video", "audio", "index")
@@ -106,27 +108,42 @@ def load_job(
 ) -> JobPlan:
     """Validate a job folder and plan its outputs, or raise JobValidationError.
 
+    Every problem is found in one pass and the error names them all (one a
+    line): a wrong type does not hide a wrong choice, nor one missing file the
+    next.  Checks that depend on a broken key are skipped rather than guessed.
     ``name`` is the job's name when the folder was renamed on claiming
     (default: the folder's own name); it feeds ``{job}``.
     """
     limits = settings.limits
     entries = scan_folder(folder, max_files=limits.max_files_per_job)
-    _refuse_unfinished(entries)
+    _refuse_unfinished(entries)  # a copy in progress: other findings would be premature
+    problems = _Problems()
     has_toml = any(e.kind == "toml" for e in entries)
-    spec = read_spec(folder / JOB_TOML, max_bytes=limits.max_job_toml_bytes) if has_toml else JobSpec()
+    spec, broken = JobSpec(), set()
+    if has_toml:
+        spec, broken = problems.collect(_read_spec_leniently, folder / JOB_TOML, limits.max_job_toml_bytes,
+                                        default=(JobSpec(), {"*"}))
     by_name = {e.name: e for e in entries}
-    audios = _select_audios(spec, entries, by_name, has_toml)
-    videos = _select_videos(spec, entries, by_name)
-    _check_sizes([by_name[n] for n in (*audios, *videos)], limits.max_file_bytes)
+    audios = problems.attempt(_select_audios, spec, entries, by_name, has_toml) if not broken & {"audio", "*"} else None
+    videos = problems.attempt(_select_videos, spec, entries, by_name) if not broken & {"videos", "*"} else None
+    problems.attempt(_check_sizes, [by_name[n] for n in (*(audios or ()), *(videos or ()))], limits.max_file_bytes)
+    output = problems.attempt(resolve_output, spec.output, settings.output) if not broken & {"output", "*"} else None
+    engine = problems.attempt(_engine, spec.engine, settings.default_engine, known_engines) \
+        if not broken & {"engine", "*"} else None
     job_name = name if name is not None else folder.name
-    pairs = plan_pairs(job_name, spec.output_name, audios, videos, max_pairs=limits.max_pairs_per_job)
+    pairs = None
+    if audios is not None and videos is not None and not broken & {"output_name", "*"}:
+        pairs = problems.attempt(plan_pairs, job_name, spec.output_name, audios, videos,
+                                 max_pairs=limits.max_pairs_per_job)
+    problems.raise_any()
+    assert audios is not None and videos is not None and pairs is not None and output and engine
     plan = JobPlan(
         name=job_name,
         folder=folder,
-        engine=_engine(spec.engine, settings.default_engine, known_engines),
+        engine=engine,
         transcript=spec.transcript or None,
         priority=spec.priority,
-        output=resolve_output(spec.output, settings.output),
+        output=output,
         audios=audios,
         videos=videos,
         pairs=pairs,
@@ -142,11 +159,58 @@ def validate_folder(folder: Path, settings: Settings, known_engines: Collection[
     return load_job(folder, settings, known_engines=known_engines)
 
 
+class _Problems:
+    """Validation problems gathered across independent checks, raised together."""
+
+    def __init__(self) -> None:
+        self.errors: list[JobValidationError] = []
+
+    def attempt(self, check: Callable[..., _T], *args: Any, **kwargs: Any) -> _T | None:
+        """``check``'s result, or None with its problem recorded."""
+        try:
+            return check(*args, **kwargs)
+        except JobValidationError as exc:
+            self.errors.append(exc)
+            return None
+
+    def collect(self, check: Callable[..., tuple[_T, list[JobValidationError]] | _T], *args: Any,
+                default: _T) -> _T:
+        """For checks that report problems and still give a usable result."""
+        try:
+            result, found = check(*args)
+        except JobValidationError as exc:
+            self.errors.append(exc)
+            return default
+        self.errors.extend(found)
+        return result
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise JobValidationError.combine(self.errors)
+
+
 # -- job.toml ----------------------------------------------------------------------
 
 
 def read_spec(path: Path, *, max_bytes: int) -> JobSpec:
     """Read and validate job.toml without ever reading more than ``max_bytes``."""
+    (spec, _broken), problems = _read_spec_leniently(path, max_bytes)
+    if problems:
+        raise JobValidationError.combine(problems)
+    return spec
+
+
+def parse_spec(text: str) -> JobSpec:
+    """Parse job.toml text into a JobSpec; errors name the key and the fix."""
+    (spec, _broken), problems = _parse_spec_leniently(text)
+    if problems:
+        raise JobValidationError.combine(problems)
+    return spec
+
+
+def _read_spec_leniently(path: Path, max_bytes: int) -> tuple[tuple[JobSpec, set[str]], list[JobValidationError]]:
+    """((spec, broken keys), problems): the spec holds every key that is valid, so the
+    checks of the rest of the folder can still run; an unreadable file raises."""
     data = _read_capped(path, max_bytes)
     try:
         text = data.decode("utf-8")
@@ -156,11 +220,10 @@ def read_spec(path: Path, *, max_bytes: int) -> JobSpec:
             f"job.toml is not valid UTF-8 text (line {line}, column {col}).",
             hint="Save it again as UTF-8 (every editor offers this).",
         ) from None
-    return parse_spec(text.removeprefix("\ufeff"))  # Windows editors may add a BOM
+    return _parse_spec_leniently(text.removeprefix("\ufeff"))  # Windows editors may add a BOM
 
 
-def parse_spec(text: str) -> JobSpec:
-    """Parse job.toml text into a JobSpec; errors name the key and the fix."""
+def _parse_spec_leniently(text: str) -> tuple[tuple[JobSpec, set[str]], list[JobValidationError]]:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -171,9 +234,34 @@ def parse_spec(text: str) -> JobSpec:
     except RecursionError:
         raise JobValidationError("job.toml is nested too deeply to read.") from None
     try:
-        return JobSpec.model_validate(raw)
+        return (JobSpec.model_validate(raw), set()), []
     except ValidationError as exc:
-        raise _spec_error(exc) from None
+        problems = [_spec_error(exc)]
+        broken = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+    valid = {k: v for k, v in raw.items() if k not in broken}
+    # a wrong type elsewhere must not hide a wrong choice in [output] (checked when resolved)
+    if "output" in broken and isinstance(raw.get("output"), dict):
+        problems += _output_choice_problems(raw["output"])
+    try:
+        return (JobSpec.model_validate(valid), broken), problems
+    except ValidationError:
+        return (JobSpec(), broken | {"*"}), problems
+
+
+def _output_choice_problems(table: dict[str, Any]) -> list[JobValidationError]:
+    """Problems of the [output] keys that have the right type but a wrong value."""
+    typed = {}
+    for key, value in table.items():
+        try:
+            OutputSpec.model_validate({key: value})
+            typed[key] = value
+        except ValidationError:
+            continue  # already reported with its type
+    try:
+        resolve_output(OutputSpec.model_validate(typed), OutputSettings())
+    except JobValidationError as exc:
+        return [exc]
+    return []
 
 
 def resolve_output(spec: OutputSpec, defaults: OutputSettings) -> OutputSettings:
@@ -364,20 +452,28 @@ def _select_videos(spec: JobSpec, entries: list[Entry], by_name: dict[str, Entry
 def _named_files(key: str, wanted: list[str], by_name: dict[str, Entry]) -> tuple[str, ...]:
     if not wanted:
         raise JobValidationError(f"job.toml: '{key}' is an empty list; name at least one file.", key=key)
-    kind, exts = ("audio", AUDIO_EXTS) if key == "audio" else ("video", VIDEO_EXTS)
+    problems = _Problems()
     chosen: list[str] = []
     for raw in wanted:
-        entry = _match_name(key, raw, by_name)
-        if entry.kind != kind:
-            raise JobValidationError(
-                f"job.toml names {key} '{raw}' but that is not {'an audio' if kind == 'audio' else 'a video'} "
-                f"file; {kind} files end in {_exts(exts)}.",
-                key=key,
-            )
-        if entry.name in chosen:
-            raise JobValidationError(f"job.toml: '{key}' names '{raw}' twice; list each file once.", key=key)
-        chosen.append(entry.name)
+        name = problems.attempt(_named_file, key, raw, by_name, chosen)
+        if name is not None:
+            chosen.append(name)
+    problems.raise_any()  # every missing or wrong file named, not just the first
     return tuple(chosen)
+
+
+def _named_file(key: str, raw: str, by_name: dict[str, Entry], chosen: list[str]) -> str:
+    kind, exts = ("audio", AUDIO_EXTS) if key == "audio" else ("video", VIDEO_EXTS)
+    entry = _match_name(key, raw, by_name)
+    if entry.kind != kind:
+        raise JobValidationError(
+            f"job.toml names {key} '{raw}' but that is not {'an audio' if kind == 'audio' else 'a video'} "
+            f"file; {kind} files end in {_exts(exts)}.",
+            key=key,
+        )
+    if entry.name in chosen:
+        raise JobValidationError(f"job.toml: '{key}' names '{raw}' twice; list each file once.", key=key)
+    return entry.name
 
 
 def _match_name(key: str, raw: str, by_name: dict[str, Entry]) -> Entry:
@@ -423,13 +519,17 @@ def _check_plain_name(key: str, raw: str) -> None:
 
 
 def _check_sizes(entries: Iterable[Entry], max_bytes: int) -> None:
-    for entry in entries:
-        if entry.size > max_bytes:
-            raise LimitExceededError(
-                f"'{entry.name}' is {_human(entry.size)}; the limit is {_human(max_bytes)}.",
-                key="limits.max_file_bytes",
-                hint=f"Use a shorter or smaller file. {raise_setting('limits.max_file_bytes')}",
-            )
+    too_big = [
+        LimitExceededError(
+            f"'{entry.name}' is {_human(entry.size)}; the limit is {_human(max_bytes)}.",
+            key="limits.max_file_bytes",
+            hint=f"Use a shorter or smaller file. {raise_setting('limits.max_file_bytes')}",
+        )
+        for entry in entries
+        if entry.size > max_bytes
+    ]
+    if too_big:
+        raise JobValidationError.combine(list(too_big))
 
 
 def _engine(asked: str | None, default: str, known: Collection[str]) -> str:

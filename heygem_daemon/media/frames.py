@@ -8,6 +8,7 @@ blocking stdin writes hold the producer back when the encoder is behind.
 from __future__ import annotations
 
 import subprocess
+import threading
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -330,3 +331,56 @@ class FrameWriter:
             self.close()
         else:
             self.abort()
+
+
+#: a sampled frame is read by a fast seek: a hostile file must not hold validate longer
+_SAMPLE_TIMEOUT_S = 30.0
+
+
+def sample_frames(path: Path, video: VideoInfo, *, count: int = 8, max_side: int = 640) -> list[np.ndarray]:
+    """``count`` frames spread evenly over the video (BGR uint8, as displayed, the
+    longer side at most ``max_side``).  Each is read after a fast seek, so checking a
+    long video costs no more than a short one; frames that can't be read are left out."""
+    scale = min(1.0, max_side / max(video.width, video.height))
+    size = (max(2, round(video.width * scale) // 2 * 2), max(2, round(video.height * scale) // 2 * 2))
+    frames = []
+    for index in range(count):
+        frame = _frame_at(path, video.duration_s * (index + 0.5) / count, size)
+        if frame is not None:
+            frames.append(frame)
+    return frames
+
+
+def _frame_at(path: Path, at_s: float, size: tuple[int, int]) -> np.ndarray | None:
+    width, height = size
+    args = [
+        "ffmpeg", *ffmpeg_base_args(), "-ss", f"{at_s:.3f}", *hardened_input(path),
+        "-map", "0:v:0", "-an", "-sn", "-dn", "-frames:v", "1",
+        "-vf", f"scale={width}:{height}", "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1",
+    ]  # fmt: skip
+    frame = np.empty((height, width, 3), dtype=np.uint8)
+    view, filled = memoryview(frame).cast("B"), 0
+    proc = OwnedProcess(args)
+    try:
+        timer = _Timeout(proc, _SAMPLE_TIMEOUT_S)
+        try:
+            # the pipe is unbuffered: one read returns what is there, not a whole frame
+            while filled < len(view) and (got := proc.stdout.readinto(view[filled:])):
+                filled += got
+        finally:
+            timer.cancel()
+    finally:
+        proc.stop()
+    return frame if filled == len(view) else None
+
+
+class _Timeout:
+    """Kills ``proc`` after ``seconds``, which ends a blocking read of its output."""
+
+    def __init__(self, proc: OwnedProcess, seconds: float) -> None:
+        self._timer = threading.Timer(seconds, proc.proc.kill)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()

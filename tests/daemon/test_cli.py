@@ -78,3 +78,55 @@ def test_demo_processes_the_bundled_sample_job_with_the_builtin_engine(tmp_path)
     assert report["status"] == "done" and report["engine"] == "builtin"
     assert (job / "presenter_voice.mp4").stat().st_size > 10_000
     assert report["outputs"][0]["frames_with_face"] > 0.9 * report["outputs"][0]["frames"]
+
+
+def _job(tmp_path: Path, media_dir: Path, video: Path | None = None) -> Path:
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "talk.mp4").write_bytes((video or media_dir / "face_5.mp4").read_bytes())
+    (job / "voice.wav").write_bytes((media_dir / "audio_1.wav").read_bytes())
+    return job
+
+
+def test_validate_fails_a_wav2lip_job_when_no_checkpoint_is_configured(tmp_path, media_dir):
+    """engine = "wav2lip" on a daemon without models.wav2lip would fail: validate says so, naming the setting."""
+    job = _job(tmp_path, media_dir)
+    (job / "job.toml").write_text('engine = "wav2lip"\n')
+    result = cli("validate", str(job))
+    assert 1 == result.returncode, result.stdout + result.stderr
+    assert "PROBLEM engine wav2lip" in result.stdout and "models.wav2lip" in result.stdout
+    checkpoint = tmp_path / "missing.pth"
+    config = tmp_path / "daemon.toml"
+    config.write_text(f'[models]\nwav2lip = "{checkpoint}"\n')
+    result = cli("validate", "--config", str(config), str(job))
+    assert 1 == result.returncode and "missing.pth does not exist" in result.stdout
+
+
+def test_validate_warns_about_a_video_without_a_face(tmp_path, media_dir):
+    """A video in which no sampled frame shows a face: a WARNING naming the file, exit code still 0."""
+    faceless = tmp_path / "bars.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=3",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(faceless)], check=True, timeout=60)
+    result = cli("validate", str(_job(tmp_path, media_dir, faceless)))
+    assert 0 == result.returncode, result.stdout + result.stderr
+    assert "WARNING talk.mp4: no face found in 8 frames sampled" in result.stdout
+    assert "OK (1 warning)" in result.stdout
+
+
+def test_validate_finds_the_face_of_a_talking_head(tmp_path, media_dir):
+    """The sample talking head gives no face warning (--json lists problems and warnings)."""
+    result = cli("validate", "--json", str(_job(tmp_path, media_dir)))
+    assert 0 == result.returncode, result.stdout + result.stderr
+    report = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
+    assert ([], []) == (report["problems"], report["warnings"])
+
+
+def test_validate_lists_every_problem_at_once(tmp_path, media_dir):
+    """A wrong type, a wrong choice and two missing videos: all four named in one run."""
+    job = _job(tmp_path, media_dir)
+    (job / "job.toml").write_text('priority = "high"\nvideos = ["talk.mp4", "alice.mp4", "bob.mp4"]\n'
+                                  '[output]\nwhen_video_shorter = "bounce"\n')
+    result = cli("validate", str(job))
+    assert 1 == result.returncode
+    for words in ("'priority' must be a whole number", "'bounce'", "'alice.mp4'", "'bob.mp4'"):
+        assert words in result.stdout, result.stdout

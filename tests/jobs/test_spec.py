@@ -445,3 +445,40 @@ def test_duplicate_output_names_ignore_case(make_job: MakeJob, settings: Setting
     """Names differing only in case collide on Windows and macOS shares, so they are refused."""
     err = _error(make_job("voice.wav", "Alice.mp4", "alice.mov", toml='output_name = "{video}"\n'), settings)
     assert "gives the same file name" in str(err)
+
+
+# -- every problem at once ---------------------------------------------------------
+
+
+def test_a_wrong_type_does_not_hide_a_wrong_choice(make_job: MakeJob, settings: Settings) -> None:
+    """priority = "high" and when_video_shorter = "bounce": both named in one error."""
+    toml = 'priority = "high"\n[output]\nwhen_video_shorter = "bounce"\ncrf = "20"\n'
+    err = _error(make_job("voice.wav", "a.mp4", toml=toml), settings)
+    lines = str(err).splitlines()
+    assert 3 == len(lines), lines
+    assert any("'priority' must be a whole number" in line for line in lines)
+    assert any("'output.crf' must be a whole number" in line for line in lines)
+    assert any("output.when_video_shorter" in line and "'bounce'" in line for line in lines)
+
+
+def test_every_missing_file_is_named(make_job: MakeJob, settings: Settings) -> None:
+    """Two missing videos and a missing audio: three lines, one per file."""
+    toml = 'audio = "speech.wav"\nvideos = ["a.mp4", "b.mp4", "c.mp4"]\n'
+    err = _error(make_job("voice.wav", "a.mp4", toml=toml), settings)
+    lines = str(err).splitlines()
+    assert ["speech.wav", "b.mp4", "c.mp4"] == [line.split("'")[1] for line in lines]
+    assert 3 == len(err.problems)
+
+
+def test_a_wrong_key_type_and_an_unknown_engine_are_both_named(make_job: MakeJob, settings: Settings) -> None:
+    """A broken key skips only the checks that need it: the engine is still checked."""
+    toml = 'videos = "a.mp4"\nengine = "wav3lip"\n'
+    err = _error(make_job("voice.wav", "a.mp4", toml=toml), settings)
+    assert ["videos", "engine"] == [p.key for p in err.problems]
+
+
+def test_one_problem_is_raised_as_itself(make_job: MakeJob, settings: Settings) -> None:
+    """A single problem keeps its exact message and key (no list formatting)."""
+    err = _error(make_job("voice.wav", "a.mp4", toml='engine = "wav3lip"\n'), settings)
+    assert "job.toml: engine 'wav3lip' is unknown; use one of builtin, wav2lip." == str(err)
+    assert [err] == err.problems

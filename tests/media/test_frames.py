@@ -239,3 +239,15 @@ def test_sample_video_through_source_and_writer(media_dir: Path, tmp_path: Path,
     assert result.video is not None and result.audio is not None
     assert ((360, 360), n_out) == ((result.video.width, result.video.height), result.video.frame_count)
     assert result.duration_s == pytest.approx(voice.duration_s, abs=1 / video.fps + 0.03)
+
+
+def test_sampled_frames_are_spread_over_the_video_and_leave_no_process(media_dir: Path, limits: LimitSettings) -> None:
+    """sample_frames reads 8 frames by seeking (shrunk to 640 pixels at most), each from another moment."""
+    from heygem_daemon.media.frames import sample_frames
+
+    info = probe(media_dir / "face_1.mp4", limits)
+    frames = sample_frames(media_dir / "face_1.mp4", info.video, count=8)
+    assert 8 == len(frames)
+    assert all(f.dtype == np.uint8 and max(f.shape[:2]) <= 640 and f.shape[2] == 3 for f in frames)
+    assert len({f.tobytes() for f in frames}) == 8
+    assert not [p for p in psutil.Process().children(recursive=True) if p.name() == "ffmpeg"]
