@@ -125,6 +125,7 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
             version = out.splitlines()[0] if out else ""
         checks.append((tool, exe is not None, version or "not found: install ffmpeg (apt install ffmpeg)"))
     checks.append(_gpu_check(settings))
+    checks.append(_default_engine_check(settings))
     checks.append(_engine_check(settings))
     checks.append(_phonemes_check(settings))
     checks.append(_alignment_check())
@@ -145,6 +146,22 @@ def _gpu_check(settings: Settings) -> tuple[str, bool, str]:
         names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
         return ("gpu", True, f"CUDA {torch.version.cuda}: {names}; device setting '{settings.device}'")
     return ("gpu", True, f"no CUDA GPU (torch {torch.__version__}); engines run on CPU")
+
+
+def _default_engine_check(settings: Settings) -> tuple[str, bool, str]:
+    """Create the default engine as the daemon does before READY, and say what it cost."""
+    from .engines.registry import EngineRegistry
+    from .service import engine_config
+
+    name = settings.default_engine
+    started = time.perf_counter()
+    try:
+        engine = EngineRegistry(engine_config(settings), settings.engines).get(name)
+    except (HeygemError, ImportError) as exc:
+        return (f"engine {name} (default)", False, f"cannot be created: {exc}")
+    seconds = time.perf_counter() - started
+    return (f"engine {name} (default)", True, f"created in {seconds:.2f} s on {getattr(engine, 'device', 'cpu')}; "
+            "the daemon does this once, before it reports ready")
 
 
 def _engine_check(settings: Settings) -> tuple[str, bool, str]:

@@ -18,7 +18,7 @@ from typing import Callable
 
 from .engines.base import EngineConfig
 from .engines.registry import EngineRegistry
-from .errors import OutboxUnavailableError, StopRequested
+from .errors import HeygemError, OutboxUnavailableError, StopRequested
 from .intake.claim import Claim, Claimer
 from .intake.fstype import is_network_filesystem
 from .intake.watcher import InboxWatcher
@@ -118,12 +118,25 @@ class Daemon:
         for folder in (self.settings.outbox, self.settings.state_path):
             remove_atomic_temps(folder, older_than_s=60.0)
         self.watcher.start()
+        self._load_models()
         if self._handle_signals:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         log.info("daemon_started", inbox=str(self.settings.inbox), outbox=str(self.settings.outbox),
                  host=self.claimer.host, engine=self.settings.default_engine, device=self.settings.device)
         self.notifier.ready("watching " + str(self.settings.inbox))
+
+    def _load_models(self) -> None:
+        """Create the default engine (and one face tracker) before READY: models stay
+        resident, so the first job does not pay for loading them (logged: engine_created)."""
+        name = self.settings.default_engine
+        self.notifier.status(f"loading the {name} engine")
+        try:
+            self.engines.get(name)
+        except HeygemError as exc:
+            # not fatal: jobs for other engines can run; jobs for this one fail with this reason
+            log.error("engine_unavailable", engine=name, error=str(exc))
+        self.runner.trackers.give(self.runner.trackers.take())
 
     def run(self, until: Callable[["Daemon"], bool] | None = None) -> int:
         self.start()

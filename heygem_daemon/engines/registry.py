@@ -4,10 +4,15 @@ load only when a job asks for them."""
 from __future__ import annotations
 
 import importlib
+import time
 from typing import Callable
+
+import structlog
 
 from ..errors import EngineError
 from .base import Engine, EngineConfig
+
+log = structlog.get_logger()
 
 EngineFactory = Callable[[EngineConfig], Engine]
 
@@ -48,7 +53,14 @@ class EngineRegistry:
             check(self._config)
 
     def _create(self, name: str) -> Engine:
-        return self._factory(name)(self._config)
+        factory = self._factory(name)
+        started = time.perf_counter()
+        engine = factory(self._config)
+        # the daemon creates its default engine before READY; this event shows
+        # when any engine is created and what it cost (doctor prints it too)
+        log.info("engine_created", engine=name, device=str(getattr(engine, "device", "cpu")),
+                 load_s=round(time.perf_counter() - started, 3))
+        return engine
 
     def _factory(self, name: str) -> EngineFactory:
         target = self._targets.get(name)

@@ -56,6 +56,7 @@ def test_doctor_checks_ffmpeg_gpu_models_and_folders(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     for word in ("ffmpeg", "ffprobe", "gpu", "wav2lip", "inbox", "outbox", "GB free"):
         assert word in result.stdout
+    assert "[ok] engine builtin (default): created in " in result.stdout  # its load time, as before READY
     missing = cli("doctor", "--inbox", str(tmp_path / "nope"), "--outbox", str(tmp_path / "out"))
     assert missing.returncode == 1 and "does not exist" in missing.stdout
 
