@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from structlog.testing import capture_logs
 
 from heygem_daemon.errors import MediaError
 from heygem_daemon.media import FrameReader, FrameWriter, VideoInfo, decode_rate, output_size, probe
@@ -98,11 +99,14 @@ def test_reader_closed_early_leaves_no_process(media_dir: Path) -> None:
 
 
 def test_reader_on_corrupt_file(tmp_path: Path) -> None:
-    """A file ffmpeg cannot open is a MediaError carrying ffmpeg's reason."""
+    """A file ffmpeg cannot open is a MediaError saying what to do; ffmpeg's reason goes to the log."""
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(4000))
-    with FrameReader(junk, (64, 64)) as reader, pytest.raises(MediaError, match="junk.mp4 could not be decoded: .+"):
+    with capture_logs() as logs, FrameReader(junk, (64, 64)) as reader, pytest.raises(MediaError) as caught:
         reader.read()
+    assert str(caught.value).startswith("junk.mp4 could not be decoded. The file may be incomplete (copy it again)")
+    [logged] = [row for row in logs if row["event"] == "video_undecodable"]
+    assert logged["ffmpeg"]
 
 
 def test_reader_on_truncated_faststart_file(media_dir: Path, run_ffmpeg, tmp_path: Path) -> None:
