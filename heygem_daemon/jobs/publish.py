@@ -156,12 +156,15 @@ class Staging:
         return final
 
     def drop_partials(self) -> None:
-        """Remove what an earlier attempt left half-written: outputs and, from a kill
-        inside write_atomic, temp files (else a report.json temp would be published)."""
+        """Remove what an earlier attempt left half-written: outputs, temp files from a
+        kill inside write_atomic (else a report.json temp would be published), and the
+        staged sources, whose hard links would make the job's own files look like
+        linked escapes when the resumed job is validated (they are staged again at publish)."""
         for entry in self.path.glob(".partial-*"):
             entry.unlink(missing_ok=True)
         for folder in (self.path, self.results):
             remove_atomic_temps(folder)
+        shutil.rmtree(self.path / "source", ignore_errors=True)
 
     def discard(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

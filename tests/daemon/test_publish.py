@@ -92,3 +92,18 @@ def test_outbox_temp_files_are_removed_only_once_nobody_can_be_writing_them(tmp_
     os.utime(old, (past, past))
     assert [old.name] == remove_atomic_temps(tmp_path, older_than_s=60)
     assert sorted([".notes.tmp", fresh.name, "status.json"]) == sorted(p.name for p in tmp_path.iterdir())
+
+
+def test_a_resumed_job_drops_the_sources_an_earlier_attempt_staged(tmp_path):
+    """A kill between staging the sources and the publish rename leaves the job's files hard-linked
+    into staging; the next attempt unlinks them first, so validation does not refuse them as links."""
+    job = tmp_path / "claimed" / "job.h.1"
+    job.mkdir(parents=True)
+    (job / "voice.wav").write_bytes(b"RIFF")
+    staging = Staging(tmp_path / "outbox", "job.h.1.1000")
+    staging.create()
+    stage_sources(staging, job)
+    assert 2 == (job / "voice.wav").stat().st_nlink
+    staging.drop_partials()
+    assert 1 == (job / "voice.wav").stat().st_nlink
+    assert not (staging.path / "source").exists()

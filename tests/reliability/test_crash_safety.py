@@ -132,3 +132,37 @@ def test_ten_sigkills_at_random_moments_publish_every_job_exactly_once(daemon_fa
             assert abs(media_duration(out / name) - audio_s) <= 0.1, (seed, job, name)
         for name, digest in digests.items():
             assert sha256(out / "source" / name) == digest
+
+
+def test_a_kill_after_staging_the_sources_does_not_fail_the_resumed_job(daemon_factory, tiny_media):
+    """Killed between linking the sources into staging and the publish rename: the job's files then
+    have a second hard link; the resumed job must still validate and publish as done (seed 559 of the
+    random test once hit this window and published the job as failed)."""
+    from heygem_daemon.intake.claim import Claimer, host_name
+    from heygem_daemon.jobs.publish import Staging, stage_sources
+
+    d = daemon_factory({"settle_seconds": 0.2, "poll_interval": 0.2})
+    drop_job(d.inbox, "linked", {"a.mp4": tiny_media["face"], "voice.wav": tiny_media["voice"]})
+    dead = Claimer(d.inbox, host=host_name(), pid=_dead_pid())
+    dead.ensure_dirs()
+    claim = dead.claim("linked")
+    staging = Staging(d.outbox, claim.read_lease().staging_id)
+    staging.create()
+    stage_sources(staging, claim.folder)
+    assert 2 == (claim.folder / "voice.wav").stat().st_nlink
+    d.start()
+    out = d.wait_published("linked", timeout=120)
+    assert "done" == read_report(out)["status"], read_report(out)
+    assert sha256(out / "source" / "voice.wav") == sha256(tiny_media["voice"])
+
+
+def _dead_pid() -> int:
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
