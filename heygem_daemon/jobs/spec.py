@@ -123,16 +123,19 @@ def load_job(
     if has_toml:
         spec, broken = problems.collect(_read_spec_leniently, folder / JOB_TOML, limits.max_job_toml_bytes,
                                         default=(JobSpec(), {"*"}))
+
+    def usable(key: str) -> bool:  # "*": job.toml could not be read at all
+        return not broken & {key, "*"}
+
     by_name = {e.name: e for e in entries}
-    audios = problems.attempt(_select_audios, spec, entries, by_name, has_toml) if not broken & {"audio", "*"} else None
-    videos = problems.attempt(_select_videos, spec, entries, by_name) if not broken & {"videos", "*"} else None
+    audios = problems.attempt(_select_audios, spec, entries, by_name, has_toml) if usable("audio") else None
+    videos = problems.attempt(_select_videos, spec, entries, by_name) if usable("videos") else None
     problems.attempt(_check_sizes, [by_name[n] for n in (*(audios or ()), *(videos or ()))], limits.max_file_bytes)
-    output = problems.attempt(resolve_output, spec.output, settings.output) if not broken & {"output", "*"} else None
-    engine = problems.attempt(_engine, spec.engine, settings.default_engine, known_engines) \
-        if not broken & {"engine", "*"} else None
+    output = problems.attempt(resolve_output, spec.output, settings.output) if usable("output") else None
+    engine = problems.attempt(_engine, spec.engine, settings.default_engine, known_engines) if usable("engine") else None
     job_name = name if name is not None else folder.name
     pairs = None
-    if audios is not None and videos is not None and not broken & {"output_name", "*"}:
+    if audios is not None and videos is not None and usable("output_name"):
         pairs = problems.attempt(plan_pairs, job_name, spec.output_name, audios, videos,
                                  max_pairs=limits.max_pairs_per_job)
     problems.raise_any()
