@@ -1,8 +1,11 @@
 """The built-in engine: re-animates the filmed mouth from the new speech, no weights.
 
 ``prepare`` turns the audio into a mouth curve (opening, width, rounding
-every 10 ms; from loudness, shaped by transcript visemes when given or by a
-wav2vec2 phoneme model's visemes when ``models.phonemes`` is configured).  ``render``
+every 10 ms): visemes of the phones pocketsphinx hears by default, of an
+aligned transcript when one is given, or of a wav2vec2 phoneme model's IPA
+phones when ``models.phonemes`` is configured; loudness modulates how far
+(``speech/mouth.py``).  ``adapt`` fits the curve to one avatar's own opening
+range, learned from the avatar video's own speech (``jobs/avatar.py``).  ``render``
 measures how open the filmed mouth is in each frame, and warps the lower lip,
 jaw and chin by the difference to the target (closing the mouth where the new
 audio is silent, opening it where it is loud), painting a mouth interior
@@ -12,6 +15,7 @@ where it opens wider than filmed.  Only the lower face changes.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -21,10 +25,11 @@ import torch
 
 from ..errors import EngineError
 from ..speech import MouthCurve, mouth_curve
+from ..speech.avatar import AvatarProfile
 from ..speech.ctc import PhoneSegment
 from ..speech.phoneme_cache import PhonemeCache, recognize_cached
 from .base import AudioClip, AudioFeatures, EngineConfig, Face
-from .builtin_geometry import plan_warp
+from .builtin_geometry import MAX_GAP_IOD, plan_warp
 from .device import select_device
 from .builtin_warp import warp_batch
 
@@ -35,7 +40,7 @@ _MESH_POINTS = 478
 
 
 def _load_phonemes(folder: Path | None, device: torch.device):
-    """The configured phoneme model, or None (loudness) when unset or unusable: never a crash."""
+    """The configured phoneme model, or None (the default phone recogniser) when unset or unusable."""
     if folder is None:
         return None
     from ..speech.phonemes import PhonemeModelError, PhonemeRecognizer
@@ -43,8 +48,16 @@ def _load_phonemes(folder: Path | None, device: torch.device):
     try:
         return PhonemeRecognizer(folder, device=device)
     except PhonemeModelError as exc:
-        log.error("engine.phonemes_unavailable", reason=str(exc), fallback="loudness")
+        log.error("engine.phonemes_unavailable", reason=str(exc), fallback="phones:pocketsphinx")
         return None
+
+
+@dataclass(frozen=True)
+class CalibratedCurve:
+    """A job audio's mouth curve for one avatar: the person's own (rest, open) range."""
+
+    curve: MouthCurve
+    gap_range: tuple[float, float]
 
 
 class BuiltinEngine:
@@ -58,14 +71,17 @@ class BuiltinEngine:
         self.batch_size = config.batch_size
         self.phonemes = _load_phonemes(config.models.get("phonemes"), self._device)
         self._phoneme_cache = PhonemeCache(config.cache_dir) if config.cache_dir and self.phonemes else None
+        #: extra keyword arguments for :func:`mouth_curve` (benchmarks compare speech sources with it)
+        self.speech_options: dict[str, object] = {}
         log.info("engine.ready", engine=self.name, device=self.device,
                  phonemes=self.phonemes.describe() if self.phonemes else None)
 
     def prepare(self, audio: AudioClip, *, transcript: str | None = None) -> AudioFeatures:
-        """Mouth curve for one audio; ``source`` says transcript, phonemes or loudness."""
+        """Mouth curve for one audio; ``source`` says transcript, phonemes, phones or loudness."""
         stats: dict[str, object] = {}
         phonemes = self._phoneme_source(audio, stats) if self.phonemes else None
-        curve = mouth_curve(audio.samples, audio.sample_rate, transcript=transcript, phonemes=phonemes)
+        curve = mouth_curve(audio.samples, audio.sample_rate, transcript=transcript, phonemes=phonemes,
+                            **self.speech_options)
         voiced = float(curve.voiced.mean()) if len(curve.voiced) else 0.0
         return AudioFeatures(
             data=curve,
@@ -87,6 +103,14 @@ class BuiltinEngine:
 
         return recognise
 
+    def adapt(self, features: AudioFeatures, avatar: AvatarProfile) -> AudioFeatures:
+        """The job audio's features fitted to one avatar's calibrated opening range."""
+        curve = features.data
+        if not isinstance(curve, MouthCurve) or avatar.rest_gap is None:
+            return features
+        opened = avatar.open_gap if avatar.open_gap is not None else max(MAX_GAP_IOD, avatar.rest_gap + 0.02)
+        return replace(features, data=CalibratedCurve(curve, (avatar.rest_gap, opened)))
+
     def render(
         self,
         frames: np.ndarray,
@@ -96,7 +120,9 @@ class BuiltinEngine:
         fps: float,
     ) -> np.ndarray:
         """Re-animate each frame's mouth to the audio at ``frame_indices / fps``."""
-        curve = features.data
+        curve, gap_range = features.data, None
+        if isinstance(curve, CalibratedCurve):
+            curve, gap_range = curve.curve, curve.gap_range
         if not isinstance(curve, MouthCurve):
             raise EngineError("The built-in engine got audio features from another engine.")
         shape = curve.at(np.asarray(frame_indices, dtype=np.float64) / float(fps))
@@ -107,5 +133,6 @@ class BuiltinEngine:
             marks = np.asarray(face.landmarks, dtype=np.float64)
             if not np.isfinite(marks).all():
                 continue
-            plans.append((b, plan_warp(marks, frames[b], shape.open[b], shape.width[b], shape.round[b])))
+            plans.append((b, plan_warp(marks, frames[b], shape.open[b], shape.width[b], shape.round[b],
+                                           gap_range)))
         return warp_batch(frames, plans, self._device)

@@ -93,8 +93,14 @@ def plan_warp(
     target_open: float,
     width: float,
     rounding: float,
+    gap_range: tuple[float, float] | None = None,
 ) -> WarpPlan:
-    """The warp that gives this face the target opening (0..1), width (-1..1), rounding (0..1)."""
+    """The warp that gives this face the target opening (0..1), width (-1..1), rounding (0..1).
+
+    ``gap_range`` is the person's own (rest, open) inner-lip gap over eye distance
+    from the avatar calibration; opening 0 maps to rest, 1 to open.  Without it
+    the generic range (0, ``MAX_GAP_IOD``) is used.
+    """
     axis_u, axis_v, iod = _axes(landmarks)
     origin = (landmarks[MOUTH_CORNERS[0]] + landmarks[MOUTH_CORNERS[1]]) / 2.0
     to_face = lambda idx: _to_face(landmarks[list(idx)], origin, axis_u, axis_v)  # noqa: E731
@@ -105,7 +111,9 @@ def plan_warp(
 
     src = _source_knots(columns, to_face, iod)
     gap_now = float(np.dot(landmarks[INNER_CENTRE[1]] - landmarks[INNER_CENTRE[0]], axis_v))
-    delta = float(np.clip(target_open, 0.0, 1.0)) * MAX_GAP_IOD * iod - max(gap_now, 0.0)
+    rest, opened = gap_range if gap_range is not None else (0.0, MAX_GAP_IOD)
+    target_gap = rest + float(np.clip(target_open, 0.0, 1.0)) * (opened - rest)
+    delta = target_gap * iod - max(gap_now, 0.0)
     out = _output_knots(src, columns, half, delta, iod)
     scale = _horizontal_scale(columns, half, width, rounding)
     cavity = _cavity_amount(src, out, columns, half)

@@ -13,6 +13,8 @@ class Timings(BaseModel):
     faces: float = 0.0
     render: float = 0.0
     encode: float = 0.0
+    #: the avatar video's self-analysis (calibration and sync figure; 0 when cached)
+    avatar: float = 0.0
 
 
 class AudioReport(BaseModel):
@@ -24,6 +26,17 @@ class AudioReport(BaseModel):
     source: str = ""
 
 
+class SyncFigure(BaseModel):
+    """A held-out part of the avatar video, predicted from its own audio and compared with its real frames."""
+
+    #: Pearson r of predicted and real mouth opening on the held-out frames
+    r_truth: float
+    #: the lead of the mouth over the sound that matched best there (ms; positive = mouth first)
+    lead_ms: int
+    #: held-out frames compared
+    frames: int
+
+
 class OutputReport(BaseModel):
     video: str
     audio: str
@@ -33,6 +46,10 @@ class OutputReport(BaseModel):
     frames: int = 0
     frames_with_face: int = 0
     duration_s: float = 0.0
+    #: how well the engine predicts this video's own mouth from its own speech (ARCHITECTURE §4)
+    sync: SyncFigure | None = None
+    #: why ``sync`` is null ("the video has no speech", ...)
+    sync_reason: str | None = None
     timings_s: Timings = Field(default_factory=Timings)
 
 

@@ -28,7 +28,8 @@ from ..media.probe import VideoInfo, probe
 from ..media.timeline import FrameSource, output_frame_count
 from ..settings import LimitSettings, OutputSettings
 from .pipeline import MapStage, Pipeline
-from .report import OutputReport, Timings
+from .avatar import avatar_profile
+from .report import OutputReport, SyncFigure, Timings
 
 log = get_logger()
 
@@ -69,11 +70,14 @@ class _Plan:
     n_out: int
     duration_s: float
     digest: str
+    #: the avatar video carries a sound track of its own
+    has_audio: bool = False
 
 
 def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, report: OutputReport) -> None:
     """Render one output into ``task.output_path``; fills ``report`` as it goes."""
     plan = _plan(task, report.timings_s)
+    features = _fit_to_avatar(task, plan, features, tools, report)
     cached = _cached_track(tools, plan)
     log.info("video_started", size=f"{plan.size[0]}x{plan.size[1]}", fps=plan.info.fps, frames=plan.n_out,
              faces_cached=cached is not None)
@@ -93,6 +97,23 @@ def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, repo
     report.duration_s = round(plan.duration_s, 3)
 
 
+def _fit_to_avatar(task: VideoTask, plan: _Plan, features: AudioFeatures, tools: VideoTools,
+                   report: OutputReport) -> AudioFeatures:
+    """Calibrate the engine's speech stage to this avatar and record its sync figure."""
+    adapt = getattr(tools.engine, "adapt", None)
+    if adapt is None:
+        report.sync_reason = f"the {tools.engine.name} engine has no speech-to-mouth stage to check"
+        return features
+    started = time.perf_counter()
+    profile = avatar_profile(task.video_path, plan, tools, task.limits)
+    report.timings_s.avatar = round(time.perf_counter() - started, 3)
+    if profile.sync is not None:
+        report.sync = SyncFigure(r_truth=profile.sync.r_truth, lead_ms=profile.sync.lead_ms,
+                                 frames=profile.sync.frames)
+    report.sync_reason = profile.sync_reason
+    return adapt(features, profile)
+
+
 def _plan(task: VideoTask, timings: Timings) -> _Plan:
     found = probe(task.video_path, task.limits)
     if found.video is None:
@@ -105,7 +126,8 @@ def _plan(task: VideoTask, timings: Timings) -> _Plan:
     started = time.perf_counter()
     digest = file_digest(task.video_path)
     timings.faces += time.perf_counter() - started
-    return _Plan(info, output_size(info, task.output.max_height), n_out, duration, digest)
+    return _Plan(info, output_size(info, task.output.max_height), n_out, duration, digest,
+                 has_audio=found.audio is not None)
 
 
 def _no_face(task: VideoTask) -> NoFaceError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,7 +27,7 @@ class MouthCurve:
     open: np.ndarray
     width: np.ndarray
     round: np.ndarray
-    #: "loudness", "transcript" or "phonemes:wav2vec2"
+    #: "loudness", "transcript", "phonemes:wav2vec2" or "phones:pocketsphinx"
     source: str = "loudness"
     #: voiced (speech) flag per sample, for reports and tests
     voiced: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
@@ -38,6 +38,20 @@ class MouthCurve:
 
     def times(self) -> np.ndarray:
         return np.arange(len(self.open)) / self.rate_hz
+
+    def advanced(self, seconds: float) -> "MouthCurve":
+        """The curve moved ``seconds`` earlier (the mouth leads the sound); the end holds rest."""
+        shift = int(round(seconds * self.rate_hz))
+        if shift <= 0 or len(self.open) == 0:
+            return self
+
+        def early(values: np.ndarray, rest: float | bool) -> np.ndarray:
+            out = np.full_like(values, rest)
+            out[: max(0, len(values) - shift)] = values[shift:]
+            return out
+
+        return replace(self, open=early(self.open, 0.0), width=early(self.width, 0.0),
+                       round=early(self.round, 0.0), voiced=early(self.voiced, False))
 
     def at(self, times_s: np.ndarray) -> MouthShape:
         """Linearly interpolated parameters at ``times_s``; closed and neutral outside the audio."""

@@ -1,10 +1,17 @@
 """The mouth curve for one audio, from the best source available.
 
 Selection order: transcript alignment (pocketsphinx, English) → phonemes
-from a wav2vec2 model (any language, when one is configured) → loudness only.
-Every source starts from the loudness curve (how far the mouth opens); the
-first two shape it with visemes (which shape it makes).  A failing refinement
-is logged and the next source is used: mouth shapes never fail a job.
+from a wav2vec2 model (any language, when one is configured) → phones from
+pocketsphinx's phone recogniser (the default: no transcript, no model to
+configure) → loudness only.  Every source starts from the loudness curve
+(which modulates how far the mouth opens); the phonetic ones set the shape
+and the opening per phone (visemes).  A failing source is logged and the next
+one is used: mouth shapes never fail a job.
+
+Real mouths lead their sound: the lips and jaw move into a vowel before it is
+heard.  The finished curve is advanced by ``LEAD_S`` whatever its source; the
+self-reenactment benchmark measured the best lead on the shared clips at 40 ms
+(``docs/lipsync-truth.md``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ log = structlog.get_logger()
 #: ``samples -> timed IPA phones``; the engine binds model, device and cache
 PhonemeSource = Callable[[np.ndarray], list[PhoneSegment]]
 PHONEMES_SOURCE = "phonemes:wav2vec2"
+#: how far the mouth moves ahead of the sound (seconds)
+LEAD_S = 0.040
 
 
 def mouth_curve(
@@ -31,8 +40,18 @@ def mouth_curve(
     *,
     transcript: str | None = None,
     phonemes: PhonemeSource | None = None,
+    recognise_phones: bool = True,
+    lead_s: float = LEAD_S,
 ) -> MouthCurve:
-    """Loudness-driven curve, shaped by transcript visemes or recognised phonemes when available."""
+    """The mouth curve from the best phonetic source available, advanced by ``lead_s``.
+
+    ``recognise_phones=False`` skips the default phone recogniser (loudness only
+    when no transcript or phoneme model is given).
+    """
+    return _best_curve(samples, rate, transcript, phonemes, recognise_phones).advanced(lead_s)
+
+
+def _best_curve(samples, rate, transcript, phonemes, recognise_phones) -> MouthCurve:
     curve = loudness_curve(samples, rate)
     if transcript and transcript.strip():
         shaped = _transcript_curve(curve, samples, rate, transcript)
@@ -42,7 +61,26 @@ def mouth_curve(
         shaped = _phoneme_curve(curve, samples, phonemes)
         if shaped is not None:
             return shaped
+    if recognise_phones and curve.voiced.any():
+        shaped = _recognised_curve(curve, samples, rate)
+        if shaped is not None:
+            return shaped
     return curve
+
+
+def _recognised_curve(curve: MouthCurve, samples: np.ndarray, rate: int) -> MouthCurve | None:
+    from .phones import SOURCE, PhoneRecognitionFailed, recognize_phones
+    from .visemes import apply_visemes
+
+    try:
+        phones = recognize_phones(samples, rate)
+    except PhoneRecognitionFailed as exc:
+        log.warning("speech.phones_failed", reason=str(exc), fallback="loudness")
+        return None
+    if not any(p.name != "SIL" for p in phones):
+        log.info("speech.phones_empty", fallback="loudness")
+        return None
+    return apply_visemes(curve, phones, source=SOURCE)
 
 
 def _transcript_curve(curve: MouthCurve, samples: np.ndarray, rate: int, transcript: str) -> MouthCurve | None:
@@ -64,12 +102,12 @@ def _phoneme_curve(curve: MouthCurve, samples: np.ndarray, phonemes: PhonemeSour
     try:
         segments = phonemes(samples)
     # the model runs third-party code on a GPU or CPU (out-of-memory, driver and
-    # shape errors...); phonemes only refine the loudness curve, so any failure
-    # here means "use loudness", never a failed job
+    # shape errors...); a phoneme model is only one source of mouth shapes, so any
+    # failure here means "use the next source", never a failed job
     except Exception as exc:  # noqa: BLE001
-        log.error("speech.phonemes_failed", reason=f"{type(exc).__name__}: {exc}", fallback="loudness")
+        log.error("speech.phonemes_failed", reason=f"{type(exc).__name__}: {exc}", fallback="next source")
         return None
     if not segments:
-        log.info("speech.phonemes_empty", fallback="loudness")
+        log.info("speech.phonemes_empty", fallback="next source")
         return None
     return apply_visemes(curve, segments_to_phones(segments), source=PHONEMES_SOURCE)

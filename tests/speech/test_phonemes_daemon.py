@@ -28,7 +28,8 @@ def short_job(tmp_path: Path, media_dir: Path) -> dict[str, Path]:  # noqa: F811
 
 @pytest.mark.parametrize("configured", [True, False], ids=["with-model", "without-model"])
 def test_report_names_the_phoneme_source(daemon_factory, short_job, tmp_path, configured):  # noqa: F811
-    """With models.phonemes the audio's source is phonemes:wav2vec2 (with its time); without, loudness."""
+    """With models.phonemes the audio's source is phonemes:wav2vec2 (with its time); without, the
+    default phone recogniser (phones:pocketsphinx)."""
     config: dict = {"default_engine": "builtin"}
     if configured:
         config["models"] = {"phonemes": str(build_tiny_model(tmp_path / "phoneme-model"))}
@@ -38,7 +39,7 @@ def test_report_names_the_phoneme_source(daemon_factory, short_job, tmp_path, co
     report = json.loads((out / "report.json").read_text())
     assert "done" == report["status"], report
     [audio] = report["audio"]
-    assert ("phonemes:wav2vec2" if configured else "loudness") == audio["source"]
+    assert ("phonemes:wav2vec2" if configured else "phones:pocketsphinx") == audio["source"]
     assert audio["features_s"] > 0
     events = [row for row in daemon.events() if row.get("event") == "speech.phonemes.loaded"]
     assert configured == bool(events)

@@ -55,14 +55,15 @@ def test_transcript_wins_over_phonemes_and_non_english_falls_through(speech_1):
                                              phonemes=bilabial_every_300ms).source
 
 
-def test_recogniser_failure_falls_back_to_loudness(speech_1):
-    """A recogniser that raises at run time is logged and loudness is used; the job goes on."""
+def test_recogniser_failure_falls_back_to_the_next_source(speech_1):
+    """A phoneme model that raises at run time is logged and the next source (phones heard by
+    pocketsphinx) is used; the job goes on."""
     def broken(samples):
         raise RuntimeError("CUDA out of memory")
 
     with capture_logs() as logs:
         curve = mouth_curve(speech_1[:RATE], RATE, phonemes=broken)
-    assert "loudness" == curve.source
+    assert "phones:pocketsphinx" == curve.source
     assert any(e["event"] == "speech.phonemes_failed" and "out of memory" in e["reason"] for e in logs)
 
 
@@ -78,14 +79,14 @@ def test_engine_reports_phonemes_and_caches_them(model_dir, clip, tmp_path):
     assert 1 == len(list((tmp_path / "phonemes").glob("*.json")))
 
 
-def test_engine_without_model_uses_loudness(clip):
-    """No models.phonemes: the source is loudness and nothing about phonemes is reported."""
+def test_engine_without_model_uses_the_phone_recogniser(clip):
+    """No models.phonemes: the phones pocketsphinx hears drive the mouth; nothing about phonemes is reported."""
     features = BuiltinEngine(EngineConfig()).prepare(clip)
-    assert "loudness" == features.source and "phonemes" not in features.details
+    assert "phones:pocketsphinx" == features.source and "phonemes" not in features.details
 
 
-def test_broken_model_folder_falls_back_to_loudness(tmp_path, clip):
-    """A configured but broken folder is logged at start-up; the engine runs on loudness."""
+def test_broken_model_folder_falls_back_to_the_phone_recogniser(tmp_path, clip):
+    """A configured but broken folder is logged at start-up; the engine runs on the default phones."""
     folder = tmp_path / "broken"
     folder.mkdir()
     (folder / "config.json").write_text("{}")
@@ -94,4 +95,4 @@ def test_broken_model_folder_falls_back_to_loudness(tmp_path, clip):
     assert engine.phonemes is None
     errors = [e for e in logs if e["event"] == "engine.phonemes_unavailable"]
     assert errors and "models.phonemes" in errors[0]["reason"]
-    assert "loudness" == engine.prepare(clip).source
+    assert "phones:pocketsphinx" == engine.prepare(clip).source

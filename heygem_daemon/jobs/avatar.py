@@ -1,0 +1,119 @@
+"""An avatar video's self-analysis: its own speech and mouth → calibration and sync figure.
+
+Runs once per avatar video (cached beside its face track, keyed by content
+hash), before the video is rendered, and only for engines with a
+speech-to-mouth stage (``engine.adapt``).  It looks at the first
+``WINDOW_S`` seconds: decodes the video's own sound, puts it through the
+engine's speech stage, tracks the same frames, and hands both to
+:func:`heygem_daemon.speech.avatar.analyse`.  When the window is the whole
+video, the track is stored as the video's face track, so the render pass
+does not track those frames again.
+
+A self-analysis is a refinement: whatever goes wrong here is logged and the
+video renders with the generic opening range, never fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..engines.base import AudioClip
+from ..engines.builtin_geometry import source_gap
+from ..errors import HeygemError
+from ..faces.track import FaceTrack
+from ..logging import get_logger
+from ..media.audio import decode_audio
+from ..media.frames import FrameReader, decode_rate
+from ..speech.avatar import VERSION, AvatarProfile, analyse, profile_without_speech
+from ..speech.curve import MouthCurve
+
+log = get_logger()
+
+#: seconds of the avatar video analysed (bounds the time and memory it costs)
+WINDOW_S = 30.0
+
+
+def avatar_profile(video_path: Path, plan, tools, limits) -> AvatarProfile:
+    """The cached profile of this video, or a new analysis (stored for next time)."""
+    path = _profile_path(tools, plan.digest)
+    cached = _load(path)
+    if cached is not None:
+        log.info("avatar_from_cache", rest_gap=cached.rest_gap, open_gap=cached.open_gap)
+        return cached
+    started = time.perf_counter()
+    try:
+        profile = _analyse(video_path, plan, tools, limits)
+    except HeygemError as exc:
+        log.warning("avatar_analysis_failed", error=str(exc), fallback="generic opening range")
+        return AvatarProfile(sync_reason=f"the video's own sound could not be analysed: {exc}")
+    _store(path, profile)
+    log.info("avatar_analysed", seconds=round(time.perf_counter() - started, 2), rest_gap=profile.rest_gap,
+             open_gap=profile.open_gap, sync=profile.sync and profile.sync.__dict__, sync_reason=profile.sync_reason)
+    return profile
+
+
+def _analyse(video_path: Path, plan, tools, limits) -> AvatarProfile:
+    fps = plan.info.fps
+    count = min(max(plan.info.frame_count, 1), int(WINDOW_S * fps))
+    track = _track(video_path, plan, tools, count)
+    tools.check_stop()
+    width, height = plan.size
+    gaps = np.array([_gap(track, i, width, height) for i in range(len(track))])
+    if plan.info.frame_count <= count and len(track) > 0:
+        # the window was the whole video: the render pass takes this track from the cache
+        tools.track_cache.put(plan.digest, tools.tracker.name, track)
+    if not plan.has_audio:
+        return profile_without_speech(gaps, "the video has no sound track")
+    own = decode_audio(video_path, limits, digest=f"{plan.digest}-own")
+    window = own.samples[: int(len(gaps) / fps * own.sample_rate)]
+    features = tools.engine.prepare(AudioClip(window, own.sample_rate, digest=f"{plan.digest}-own{len(gaps)}"))
+    tools.check_stop()
+    if not isinstance(features.data, MouthCurve):
+        return AvatarProfile(sync_reason="the engine's audio features are not a mouth curve")
+    return analyse(features.data, gaps, fps)
+
+
+def _track(video_path: Path, plan, tools, count: int) -> FaceTrack:
+    with FrameReader(video_path, plan.size, fps_text=decode_rate(plan.info)) as reader:
+        return tools.tracker.track(itertools.islice(iter(reader), count))
+
+
+def _gap(track: FaceTrack, index: int, width: int, height: int) -> float:
+    face = track.face(index, width, height)
+    if face is None or face.landmarks is None:
+        return float("nan")
+    return source_gap(np.asarray(face.landmarks, dtype=np.float64))
+
+
+def _profile_path(tools, digest: str) -> Path:
+    entry = tools.track_cache.path_for(digest, tools.tracker.name)
+    return entry.with_name(entry.name.removesuffix(".npz") + f".avatar-v{VERSION}.json")
+
+
+def _load(path: Path) -> AvatarProfile | None:
+    try:
+        profile = AvatarProfile.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError) as exc:  # a cache is never a source of failures
+        log.warning("avatar_cache_unreadable", path=str(path), error=str(exc))
+        return None
+    return profile if profile.version == VERSION else None
+
+
+def _store(path: Path, profile: AvatarProfile) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(profile.to_dict(), fh)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("avatar_cache_unwritable", path=str(path), error=str(exc))
