@@ -111,6 +111,9 @@ def test_ten_sigkills_at_random_moments_publish_every_job_exactly_once(daemon_fa
         claimed = d.inbox / ".heygem" / "claimed"
         wait_for(lambda: not any(claimed.iterdir()), 30,
                  lambda: f"seed {seed}: left in claimed: {sorted(p.name for p in claimed.iterdir())}\n{d.log()}")
+        # on a loaded box the spy thread may not have listed the outbox since the last
+        # job appeared: let it see every job before it is stopped
+        wait_for(lambda: set(JOBS) <= set(spy.first_seen), 30, lambda: f"seed {seed}: spy saw {spy.first_seen}")
     finally:
         spy.stop_event.set()
         spy.join(5)
