@@ -128,6 +128,7 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
     checks.append(_default_engine_check(settings))
     checks.append(_engine_check(settings))
     checks.append(_phonemes_check(settings))
+    checks.append(_phones_check())
     checks.append(_alignment_check())
     for label, folder in (("inbox", settings.inbox), ("outbox", settings.outbox)):
         checks.append(_folder_check(label, folder))
@@ -192,6 +193,17 @@ def _phonemes_check(settings: Settings) -> tuple[str, bool, str]:
         return ("speech phonemes", True, json.dumps(recognizer.describe()))
     except (HeygemError, ImportError) as exc:
         return ("speech phonemes", False, f"{exc} Jobs still run, with loudness-only mouth shapes.")
+
+
+def _phones_check() -> tuple[str, bool, str]:
+    """The default speech stage: pocketsphinx's phone recogniser starts with the model its wheel ships."""
+    from .speech.phones import PhoneRecognitionFailed, open_decoder
+
+    try:
+        open_decoder()
+    except PhoneRecognitionFailed as exc:
+        return ("speech phones", False, f"{exc}: mouth shapes fall back to loudness alone")
+    return ("speech phones", True, "pocketsphinx phone recogniser: mouth shapes from the phones heard (default)")
 
 
 def _alignment_check() -> tuple[str, bool, str]:

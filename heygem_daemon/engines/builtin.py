@@ -25,6 +25,7 @@ import torch
 
 from ..errors import EngineError
 from ..speech import MouthCurve, mouth_curve
+from ..speech.acoustic import shipped_model
 from ..speech.avatar import AvatarProfile
 from ..speech.ctc import PhoneSegment
 from ..speech.phoneme_cache import PhonemeCache, recognize_cached
@@ -71,6 +72,8 @@ class BuiltinEngine:
         self.batch_size = config.batch_size
         self.phonemes = _load_phonemes(config.models.get("phonemes"), self._device)
         self._phoneme_cache = PhonemeCache(config.cache_dir) if config.cache_dir and self.phonemes else None
+        #: the acoustic mouth regressor shipped in the package (None: phones alone)
+        self.acoustic = shipped_model()
         #: extra keyword arguments for :func:`mouth_curve` (benchmarks compare speech sources with it)
         self.speech_options: dict[str, object] = {}
         log.info("engine.ready", engine=self.name, device=self.device,
@@ -80,8 +83,8 @@ class BuiltinEngine:
         """Mouth curve for one audio; ``source`` says transcript, phonemes, phones or loudness."""
         stats: dict[str, object] = {}
         phonemes = self._phoneme_source(audio, stats) if self.phonemes else None
-        curve = mouth_curve(audio.samples, audio.sample_rate, transcript=transcript, phonemes=phonemes,
-                            **self.speech_options)
+        options = {"acoustic": self.acoustic, **self.speech_options}
+        curve = mouth_curve(audio.samples, audio.sample_rate, transcript=transcript, phonemes=phonemes, **options)
         voiced = float(curve.voiced.mean()) if len(curve.voiced) else 0.0
         return AudioFeatures(
             data=curve,

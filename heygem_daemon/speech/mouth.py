@@ -22,6 +22,7 @@ import numpy as np
 import structlog
 
 from .ctc import PhoneSegment
+from .acoustic import AcousticModel
 from .curve import MouthCurve
 from .loudness import loudness_curve
 
@@ -42,33 +43,37 @@ def mouth_curve(
     phonemes: PhonemeSource | None = None,
     recognise_phones: bool = True,
     lead_s: float = LEAD_S,
+    acoustic: AcousticModel | None = None,
 ) -> MouthCurve:
     """The mouth curve from the best phonetic source available, advanced by ``lead_s``.
 
     ``recognise_phones=False`` skips the default phone recogniser (loudness only
-    when no transcript or phoneme model is given).
+    when no transcript or phoneme model is given).  ``acoustic`` (the engine
+    passes the shipped regressor) blends the spectrum's opinion into a phonetic curve.
     """
-    return _best_curve(samples, rate, transcript, phonemes, recognise_phones).advanced(lead_s)
+    return _best_curve(samples, rate, transcript, phonemes, recognise_phones, acoustic).advanced(lead_s)
 
 
-def _best_curve(samples, rate, transcript, phonemes, recognise_phones) -> MouthCurve:
+def _best_curve(samples, rate, transcript, phonemes, recognise_phones, acoustic) -> MouthCurve:
     curve = loudness_curve(samples, rate)
+    # the spectrum's opinion, for whichever phonetic source wins below
+    opinion = acoustic.predict(samples, rate) if acoustic is not None and curve.voiced.any() else None
     if transcript and transcript.strip():
-        shaped = _transcript_curve(curve, samples, rate, transcript)
+        shaped = _transcript_curve(curve, samples, rate, transcript, opinion)
         if shaped is not None:
             return shaped
     if phonemes is not None:
-        shaped = _phoneme_curve(curve, samples, phonemes)
+        shaped = _phoneme_curve(curve, samples, phonemes, opinion)
         if shaped is not None:
             return shaped
     if recognise_phones and curve.voiced.any():
-        shaped = _recognised_curve(curve, samples, rate)
+        shaped = _recognised_curve(curve, samples, rate, opinion)
         if shaped is not None:
             return shaped
     return curve
 
 
-def _recognised_curve(curve: MouthCurve, samples: np.ndarray, rate: int) -> MouthCurve | None:
+def _recognised_curve(curve: MouthCurve, samples: np.ndarray, rate: int, opinion) -> MouthCurve | None:
     from .phones import SOURCE, PhoneRecognitionFailed, recognize_phones
     from .visemes import apply_visemes
 
@@ -80,10 +85,11 @@ def _recognised_curve(curve: MouthCurve, samples: np.ndarray, rate: int) -> Mout
     if not any(p.name != "SIL" for p in phones):
         log.info("speech.phones_empty", fallback="loudness")
         return None
-    return apply_visemes(curve, phones, source=SOURCE)
+    return apply_visemes(curve, phones, source=SOURCE, acoustic=opinion)
 
 
-def _transcript_curve(curve: MouthCurve, samples: np.ndarray, rate: int, transcript: str) -> MouthCurve | None:
+def _transcript_curve(curve: MouthCurve, samples: np.ndarray, rate: int, transcript: str,
+                      opinion) -> MouthCurve | None:
     from .align import AlignmentFailed, align_phones
     from .visemes import apply_visemes
 
@@ -92,10 +98,10 @@ def _transcript_curve(curve: MouthCurve, samples: np.ndarray, rate: int, transcr
     except AlignmentFailed as exc:
         log.warning("speech.alignment_failed", reason=str(exc), fallback="next source")
         return None
-    return apply_visemes(curve, phones)
+    return apply_visemes(curve, phones, acoustic=opinion)
 
 
-def _phoneme_curve(curve: MouthCurve, samples: np.ndarray, phonemes: PhonemeSource) -> MouthCurve | None:
+def _phoneme_curve(curve: MouthCurve, samples: np.ndarray, phonemes: PhonemeSource, opinion) -> MouthCurve | None:
     from .ipa import segments_to_phones
     from .visemes import apply_visemes
 
@@ -110,4 +116,4 @@ def _phoneme_curve(curve: MouthCurve, samples: np.ndarray, phonemes: PhonemeSour
     if not segments:
         log.info("speech.phonemes_empty", fallback="next source")
         return None
-    return apply_visemes(curve, segments_to_phones(segments), source=PHONEMES_SOURCE)
+    return apply_visemes(curve, segments_to_phones(segments), source=PHONEMES_SOURCE, acoustic=opinion)

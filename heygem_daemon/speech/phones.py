@@ -39,7 +39,7 @@ def recognize_phones(samples: np.ndarray, rate: int) -> list[Phone]:
     """Phones (ARPAbet, "SIL" for pauses) recognised in ``samples`` (16 kHz mono float)."""
     if rate != 16_000:
         raise PhoneRecognitionFailed(f"phone recognition needs 16 kHz audio, got {rate} Hz")
-    decoder = _decoder()
+    decoder = open_decoder()
     window = int(WINDOW_S * rate)
     phones: list[Phone] = []
     for start in range(0, len(samples), window):
@@ -49,7 +49,7 @@ def recognize_phones(samples: np.ndarray, rate: int) -> list[Phone]:
     return phones
 
 
-def _decoder():
+def open_decoder():
     try:
         from pocketsphinx import Decoder, get_model_path
     except ImportError as exc:

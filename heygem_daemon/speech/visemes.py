@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from .acoustic import blend
 from .align import Phone
 from .curve import MouthCurve
 from .dsp import gaussian_smooth
@@ -42,11 +43,14 @@ _CLOSURES = frozenset(("M", "B", "P"))
 COARTICULATION_S = 0.040
 #: share of the opening that loudness modulates (0: phones alone, 1: phones x loudness)
 LOUDNESS_SHARE = 0.6
+#: share of the acoustic regressor's opinion in the opening (0.3–0.5 scored alike, leave-one-clip-out)
+ACOUSTIC_SHARE = 0.4
 #: loudness curve value taken as "full voice" (the curve reaches 1 only at its peaks)
 _FULL_VOICE = 0.67
 
 
-def apply_visemes(curve: MouthCurve, phones: list[Phone], *, source: str = "transcript") -> MouthCurve:
+def apply_visemes(curve: MouthCurve, phones: list[Phone], *, source: str = "transcript",
+                  acoustic: np.ndarray | None = None) -> MouthCurve:
     """The loudness curve reshaped by timed phones; ``source`` names where they came from.
 
     ``phones`` are named by ARPAbet class: forced-aligned English phones as they
@@ -66,6 +70,10 @@ def apply_visemes(curve: MouthCurve, phones: list[Phone], *, source: str = "tran
     sigma = COARTICULATION_S * curve.rate_hz
     factor, width, rounding = (gaussian_smooth(a, sigma) for a in (factor, width, rounding))
     opening = factor * ((1.0 - LOUDNESS_SHARE) + LOUDNESS_SHARE * loud)
+    if acoustic is not None and len(acoustic):
+        # the spectrum's opinion (speech/acoustic.py) on top of the phones'; the
+        # closure and silence rules below still have the last word
+        opening = blend(opening, acoustic, ACOUSTIC_SHARE)
     if len(curve.voiced) == count:
         # a recogniser "hears" phones in noise and digital silence too: where
         # the voice detector hears nothing, the mouth rests

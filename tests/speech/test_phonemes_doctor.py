@@ -26,6 +26,7 @@ def test_doctor_shows_a_loaded_phoneme_model(tmp_path, capsys):
     assert 0 == code
     assert lines["speech phonemes"].startswith("[ok]") and f'"vocab_size": {len(VOCAB)}' in lines["speech phonemes"]
     assert lines["speech alignment"].startswith("[ok]") and "pocketsphinx" in lines["speech alignment"]
+    assert lines["speech phones"].startswith("[ok]") and "default" in lines["speech phones"]
 
 
 def test_doctor_flags_a_broken_folder_without_failing(tmp_path, capsys):
