@@ -71,7 +71,7 @@ def _analyse(video_path: Path, plan, tools, limits) -> AvatarProfile:
         tools.track_cache.put(plan.digest, tools.tracker.name, track)
     if not plan.has_audio:
         return profile_without_speech(gaps, "the video has no sound track")
-    own = decode_audio(video_path, limits, digest=f"{plan.digest}-own")
+    own = decode_audio(video_path, limits, digest=f"{plan.digest}-own", max_seconds=len(gaps) / fps)
     window = own.samples[: int(len(gaps) / fps * own.sample_rate)]
     features = tools.engine.prepare(AudioClip(window, own.sample_rate, digest=f"{plan.digest}-own{len(gaps)}"))
     tools.check_stop()

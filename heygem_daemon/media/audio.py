@@ -31,7 +31,8 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def decode_audio(path: Path, limits: LimitSettings, *, digest: str | None = None) -> AudioClip:
+def decode_audio(path: Path, limits: LimitSettings, *, digest: str | None = None,
+                 max_seconds: float | None = None) -> AudioClip:
     """The first audio track of ``path`` as an AudioClip.
 
     The whole clip is held in memory: it is the job's one shared input and the
@@ -47,7 +48,9 @@ def decode_audio(path: Path, limits: LimitSettings, *, digest: str | None = None
         raise MediaError(f"{path.name} has no sound track.", hint="Put a voice recording in the job folder.")
     cap = int(limits.max_duration_s * SAMPLE_RATE) + SAMPLE_RATE
     guess = min(cap, int(info.duration_s * SAMPLE_RATE) + SAMPLE_RATE)
-    samples = _read_samples(path, guess, cap)
+    if max_seconds is not None:  # only the start is wanted (an avatar's own voice)
+        guess = min(guess, int(max_seconds * SAMPLE_RATE) + SAMPLE_RATE)
+    samples = _read_samples(path, guess, cap, max_seconds)
     if samples.size == 0:
         raise MediaError(f"{path.name} holds no sound samples that could be decoded.")
     np.clip(samples, -1.0, 1.0, out=samples)
@@ -62,7 +65,7 @@ def _digest(path: Path) -> str:
         raise MediaError(f"{path.name} could not be read: {exc.strerror or exc}.") from exc
 
 
-def _args(path: Path) -> list[str]:
+def _args(path: Path, max_seconds: float | None = None) -> list[str]:
     return [
         "ffmpeg",
         *ffmpeg_base_args(),
@@ -71,16 +74,17 @@ def _args(path: Path) -> list[str]:
         "-vn", "-sn", "-dn",
         "-ac", "1",
         "-ar", str(SAMPLE_RATE),
+        *(["-t", f"{max_seconds:.3f}"] if max_seconds is not None else []),
         "-f", "f32le",
         "pipe:1",
     ]  # fmt: skip
 
 
-def _read_samples(path: Path, guess: int, cap: int) -> np.ndarray:
+def _read_samples(path: Path, guess: int, cap: int, max_seconds: float | None = None) -> np.ndarray:
     """Read the pipe straight into a float32 array that grows (to ``cap``) if needed."""
     buffer = np.empty(max(guess, _READ_SAMPLES), dtype=np.float32)
     filled = 0  # bytes
-    proc = OwnedProcess(_args(path))
+    proc = OwnedProcess(_args(path, max_seconds))
     try:
         while True:
             if filled + 4 * _READ_SAMPLES > buffer.nbytes:

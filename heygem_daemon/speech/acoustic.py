@@ -32,6 +32,8 @@ LAGS_S = np.round(np.arange(-0.24, 0.2401, 0.04), 3)
 RIDGE = 1000.0
 _EPS = 1e-10
 ASSET = "mouth_regressor.npz"
+#: frames predicted at a time (bounds memory on hour-long audio)
+_BLOCK = 20_000
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,12 @@ class AcousticModel:
         if len(frames) == 0:
             return np.zeros(0)
         times = np.arange(len(frames)) * HOP_S
-        design = lagged(frames, times)
-        return design @ self.weights[:-1] + self.weights[-1]
+        out = np.empty(len(frames))
+        # in blocks: the lagged design is 182 numbers a frame (1 GB for two hours at once)
+        for start in range(0, len(frames), _BLOCK):
+            block = times[start : start + _BLOCK]
+            out[start : start + len(block)] = lagged(frames, block) @ self.weights[:-1] + self.weights[-1]
+        return out
 
     def save(self, path) -> None:
         np.savez(path, weights=self.weights, provenance=np.array(self.provenance), lags_s=LAGS_S)

@@ -33,6 +33,14 @@ def test_decode_audio_track_of_a_video(media_dir: Path, limits: LimitSettings) -
     assert clip.duration_s == pytest.approx(6.1, abs=0.05)
 
 
+def test_only_the_start_is_decoded_when_asked(media_dir: Path, limits: LimitSettings) -> None:
+    """max_seconds decodes just the start of a sound track (an avatar's own voice), equal to the full decode there."""
+    start = decode_audio(media_dir / "talk_en_40s.mp4", limits, digest="x", max_seconds=3.0)
+    assert start.duration_s == pytest.approx(3.0, abs=0.01)
+    whole = decode_audio(media_dir / "talk_en_40s.mp4", limits, digest="x")
+    np.testing.assert_allclose(start.samples[:16_000], whole.samples[:16_000], atol=1e-4)
+
+
 def test_tone_is_decoded_faithfully(make_tone, limits: LimitSettings) -> None:
     """A 440 Hz tone keeps its pitch: its spectrum peaks at 440 Hz."""
     clip = decode_audio(make_tone(seconds=1.0, rate=48000), limits)
