@@ -33,6 +33,11 @@ class FaceTrack:
     def frames_with_face(self) -> int:
         return int(self.present.sum())
 
+    def first(self, count: int) -> "FaceTrack":
+        """The track of the first ``count`` frames."""
+        marks = None if self.landmarks is None else self.landmarks[:count]
+        return FaceTrack(self.boxes[:count], marks, self.present[:count], self.tracker)
+
     def face(self, index: int, width: int, height: int) -> Face | None:
         """The face in source frame ``index`` in pixel coordinates of a width×height frame."""
         if index < 0 or index >= len(self.present) or not self.present[index]:

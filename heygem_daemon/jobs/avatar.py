@@ -69,6 +69,9 @@ def _analyse(video_path: Path, plan, tools, limits) -> AvatarProfile:
     if plan.info.frame_count <= count and len(track) > 0:
         # the window was the whole video: the render pass takes this track from the cache
         tools.track_cache.put(plan.digest, tools.tracker.name, track)
+    elif plan.n_out < plan.info.frame_count and plan.n_out <= len(track):
+        # a trimmed output uses only the frames already tracked here
+        tools.track_cache.put(f"{plan.digest}-first{plan.n_out}", tools.tracker.name, track.first(plan.n_out))
     if not plan.has_audio:
         return profile_without_speech(gaps, "the video has no sound track")
     own = decode_audio(video_path, limits, digest=f"{plan.digest}-own", max_seconds=len(gaps) / fps)

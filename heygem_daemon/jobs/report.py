@@ -89,7 +89,8 @@ def error_text(report: JobReport) -> str | None:
         return None
     lines = [f"Job '{report.job}' {'failed' if report.status == 'failed' else 'finished only in part'}.", ""]
     for err in dict.fromkeys(report.errors):
-        lines.append(f"- {err}")
+        # an error that lists several problems keeps them under its bullet
+        lines.append("- " + err.replace("\n", "\n  "))
     for out in failed:
         lines.append(f"- {out.video} with {out.audio}: {out.error or 'failed'}")
     done = len(report.outputs) - len(failed)
