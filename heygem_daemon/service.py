@@ -5,6 +5,11 @@ SIGTERM/SIGINT stops taking jobs and lets the current video finish until
 ``stop_timeout_s``, after which it is checkpointed (left claimed, resumed on the
 next start); a second signal stops at once.  ``iteration(now)`` is one pass of
 the loop, callable from tests.
+
+No stop waits without bound: once the job should have stopped (forced, or the
+grace spent) it gets ``FORCED_STOP_S`` to end; then its ffmpeg processes are
+killed, and a job thread that still does not end is left behind (logged; the
+job stays claimed and is resumed on the next start).
 """
 
 from __future__ import annotations
@@ -26,11 +31,17 @@ from .jobs.publish import remove_atomic_temps
 from .jobs.runner import JobRunner
 from .jobs.scheduler import Scheduler
 from .logging import get_logger
+from .media import kill_owned
 from .sdnotify import Notifier
 from .settings import Settings
 from .status import JobStatus, StatusBoard
 
 log = get_logger()
+
+#: how long a job that must stop (forced, or its grace spent) may take before its ffmpeg is killed
+FORCED_STOP_S = 12.0
+#: how long the job thread gets after that kill, and after its outcome is in
+END_JOIN_S = 5.0
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -49,13 +60,14 @@ class StopFlags:
     clock: Callable[[], float] = time.monotonic
     requested_at: float | None = None
     forced: bool = False
+    forced_at: float | None = None
     grace_s: float = 60.0
 
     def request(self) -> None:
         if self.requested_at is None:
             self.requested_at = self.clock()
-        else:
-            self.forced = True
+        elif not self.forced:
+            self.forced, self.forced_at = True, self.clock()
 
     @property
     def stopping(self) -> bool:
@@ -65,6 +77,15 @@ class StopFlags:
         """Called between batches: raise when the current work must be checkpointed now."""
         if self.forced or (self.requested_at is not None and self.clock() - self.requested_at > self.grace_s):
             raise StopRequested()
+
+    def time_left(self, bound_s: float) -> float:
+        """Seconds until the running job is ``bound_s`` past the moment ``check`` began raising."""
+        if self.requested_at is None:
+            return float("inf")
+        since = self.requested_at + self.grace_s
+        if self.forced_at is not None:
+            since = min(since, self.forced_at)
+        return max(0.0, since + bound_s - self.clock())
 
 
 @dataclass
@@ -154,15 +175,27 @@ class Daemon:
         self._announce_stop()
         if self._running is not None:
             self.stop.request()
-            self._running.thread.join()
+            self._join_job(self._running)
             self._collect()
         self.watcher.stop()
         self.board.write()
         log.info("daemon_stopped")
 
+    def _join_job(self, running: _Running) -> None:
+        """Bounded: the stop's time, then kill the ffmpeg processes it may hang on, then give up."""
+        running.thread.join(self.stop.time_left(FORCED_STOP_S))
+        if not running.thread.is_alive():
+            return
+        log.warning("job_stop_hung", job=running.claim.job, ffmpeg_killed=kill_owned())
+        running.thread.join(END_JOIN_S)
+        if running.thread.is_alive():
+            log.error("job_thread_abandoned", job=running.claim.job)
+
     def _should_exit(self, until) -> bool:
         if self.stop.stopping:
-            return self._running is None or not self._running.thread.is_alive()
+            running = self._running
+            # a job stuck past its stop's bound is dealt with by shutdown (_join_job)
+            return running is None or not running.thread.is_alive() or self.stop.time_left(FORCED_STOP_S) == 0.0
         return until is not None and until(self)
 
     def _on_signal(self, signum: int, frame) -> None:
@@ -274,7 +307,7 @@ class Daemon:
         running = self._running
         if running is None or (running.thread.is_alive() and not running.outcome):
             return
-        running.thread.join()  # the outcome is in: the thread is ending
+        running.thread.join(END_JOIN_S)  # the outcome is in: the thread is ending
         self._running = None
         kind, value = running.outcome[0] if running.outcome else ("retry", None)
         job = running.claim.job

@@ -5,6 +5,11 @@ are ffmpeg processes fed by threads; mediapipe and torch release the GIL in
 their native code), and memory is bounded by ``depth`` items per queue
 whatever the video's length.  An error in any stage stops them all and is
 re-raised in the caller's thread; ``check`` (the stop flag) is polled there.
+
+A stop never waits without bound: threads get ``join_timeout_s`` to end, then
+``on_hung`` kills what they may be blocked on (the ffmpeg processes: a write to
+a hung encoder fails with a broken pipe), and a thread still stuck after that
+is left behind (they are daemon threads) and logged.
 """
 
 from __future__ import annotations
@@ -15,8 +20,22 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol
 
+from ..logging import get_logger
+
+log = get_logger()
+
 _END = object()
 _POLL_S = 0.1
+#: how long a stopping pipeline waits for its threads, before and again after ``on_hung``
+JOIN_TIMEOUT_S = 10.0
+
+#: a step's key in ``Pipeline.clock``: "source", the stage's index, or "sink"
+ClockKey = str | int
+_Queue = queue.Queue[Any]
+
+
+def _nothing() -> None:
+    return None
 
 
 class Stage(Protocol):
@@ -46,22 +65,23 @@ class Pipeline:
     stages: list[Stage]
     consume: Callable[[Any], None]
     depth: int = 2
-    check: Callable[[], None] = lambda: None
+    check: Callable[[], None] = _nothing
     #: seconds each step spent in its own work (not waiting on queues): "source", 0..n-1, "sink"
-    clock: dict[Any, float] = field(default_factory=dict)
+    clock: dict[ClockKey, float] = field(default_factory=dict)
+    #: called in the caller's thread when the threads outlive ``join_timeout_s`` after a stop:
+    #: kill what they may be blocked on (the video's ffmpeg processes)
+    on_hung: Callable[[], None] = _nothing
+    join_timeout_s: float = JOIN_TIMEOUT_S
 
     def run(self) -> None:
-        queues = [queue.Queue(self.depth) for _ in range(len(self.stages) + 1)]
+        queues: list[_Queue] = [queue.Queue(self.depth) for _ in range(len(self.stages) + 1)]
         stop = threading.Event()
         errors: list[BaseException] = []
-        workers = [threading.Thread(target=self._guard, args=(self._source, queues[0], stop, errors),
-                                    name="pipeline-source", daemon=True)]
+        workers = [self._thread("pipeline-source", self._source, queues[0], stop, errors)]
         for index, stage in enumerate(self.stages):
-            workers.append(threading.Thread(
-                target=self._guard, args=(self._stage, index, stage, queues[index], queues[index + 1], stop, errors),
-                name=f"pipeline-stage{index}", daemon=True))
-        workers.append(threading.Thread(target=self._guard, args=(self._sink, queues[-1], stop, errors),
-                                        name="pipeline-sink", daemon=True))
+            workers.append(self._thread(f"pipeline-stage{index}", self._stage, index, stage,
+                                        queues[index], queues[index + 1], stop, errors))
+        workers.append(self._thread("pipeline-sink", self._sink, queues[-1], stop, errors))
         for worker in workers:
             worker.start()
         try:
@@ -73,11 +93,22 @@ class Pipeline:
                 raise errors[0]
         finally:
             stop.set()
-            for worker in workers:
-                worker.join()
+            self._join(workers)
+
+    def _thread(self, name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
+        return threading.Thread(target=self._guard, args=(target, *args), name=name, daemon=True)
+
+    def _join(self, workers: list[threading.Thread]) -> None:
+        """Join within ``join_timeout_s``; then ``on_hung`` and once more; then leave them, logged."""
+        if _join_all(workers, self.join_timeout_s):
+            return
+        log.warning("pipeline_hung", threads=_alive(workers), waited_s=self.join_timeout_s)
+        self.on_hung()
+        if not _join_all(workers, self.join_timeout_s):
+            log.error("pipeline_threads_abandoned", threads=_alive(workers))
 
     # -- the threads ----------------------------------------------------------------------------
-    def _guard(self, target, *args) -> None:
+    def _guard(self, target: Callable[..., None], *args: Any) -> None:
         errors, stop = args[-1], args[-2]
         try:
             target(*args[:-1])
@@ -85,20 +116,20 @@ class Pipeline:
             errors.append(exc)
             stop.set()
 
-    def _timed(self, key, fn, *args):
+    def _timed(self, key: ClockKey, fn: Callable[..., Any], *args: Any) -> Any:
         started = time.perf_counter()
         try:
             return fn(*args)
         finally:
             self.clock[key] = self.clock.get(key, 0.0) + time.perf_counter() - started
 
-    def _source(self, out: queue.Queue, stop: threading.Event) -> None:
+    def _source(self, out: _Queue, stop: threading.Event) -> None:
         while not stop.is_set():
             item = self._timed("source", self.produce)
             if not _put(out, _END if item is None else item, stop) or item is None:
                 return
 
-    def _stage(self, index: int, stage: Stage, inq: queue.Queue, out: queue.Queue, stop: threading.Event) -> None:
+    def _stage(self, index: int, stage: Stage, inq: _Queue, out: _Queue, stop: threading.Event) -> None:
         while (item := _get(inq, stop)) is not None:
             if item is _END:
                 for result in self._timed(index, lambda: list(stage.flush())):
@@ -110,12 +141,24 @@ class Pipeline:
                 if not _put(out, result, stop):
                     return
 
-    def _sink(self, inq: queue.Queue, stop: threading.Event) -> None:
+    def _sink(self, inq: _Queue, stop: threading.Event) -> None:
         while (item := _get(inq, stop)) is not None and item is not _END:
             self._timed("sink", self.consume, item)
 
 
-def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+def _join_all(threads: list[threading.Thread], timeout_s: float) -> bool:
+    """Join every thread within one shared deadline; True when all have ended."""
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return not _alive(threads)
+
+
+def _alive(threads: list[threading.Thread]) -> list[str]:
+    return [thread.name for thread in threads if thread.is_alive()]
+
+
+def _put(q: _Queue, item: object, stop: threading.Event) -> bool:
     """Put unless the pipeline is stopping; False when it is."""
     while not stop.is_set():
         try:
@@ -126,7 +169,7 @@ def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
     return False
 
 
-def _get(q: queue.Queue, stop: threading.Event) -> object | None:
+def _get(q: _Queue, stop: threading.Event) -> object | None:
     """The next item, or None when the pipeline is stopping."""
     while not stop.is_set():
         try:

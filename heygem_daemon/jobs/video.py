@@ -275,8 +275,12 @@ def _render(task: VideoTask, plan: _Plan, faces, features, tools: VideoTools, ti
             tools.progress(min(1.0, counts[0] / max(plan.n_out, 1)))
             return frames
 
+        def kill_ffmpeg() -> None:
+            source.kill()
+            writer.kill()
+
         pipeline = Pipeline(produce, [_FaceStage(faces, plan.size), MapStage(render)], writer.write,
-                            depth=QUEUE_DEPTH, check=tools.check_stop)
+                            depth=QUEUE_DEPTH, check=tools.check_stop, on_hung=kill_ffmpeg)
         pipeline.run()
         closing = time.perf_counter()
     clock = pipeline.clock

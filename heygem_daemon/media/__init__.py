@@ -4,6 +4,7 @@ Every untrusted input goes through :mod:`.safety` (``file:`` URLs, protocol and
 demuxer whitelists); every process is owned by :mod:`._process`.
 """
 
+from ._process import kill_owned
 from .audio import decode_audio, file_digest
 from .frames import FrameReader, FrameWriter, decode_rate, output_size
 from .probe import AudioInfo, MediaInfo, VideoInfo, probe
@@ -21,6 +22,7 @@ __all__ = [
     "decode_rate",
     "ffmpeg_base_args",
     "file_digest",
+    "kill_owned",
     "output_frame_count",
     "output_size",
     "probe",

@@ -5,6 +5,9 @@ in ``try/finally: proc.stop()``; stderr is drained by a thread (a full stderr
 pipe would block ffmpeg forever) and its tail goes into our error messages;
 each process gets its own session so a terminal's Ctrl-C or a signal sent to
 the daemon's group is ours to forward, not ffmpeg's to act on.
+
+Every live process is also listed here, so a stop that finds a thread stuck on
+one (a hung encoder holding a pipe write) can kill them all: ``kill_owned()``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,22 @@ STDERR_TAIL_LINES = 40
 #: how long a terminated ffmpeg may take before it is killed
 STOP_GRACE_S = 3.0
 
+#: every OwnedProcess not yet stopped (for kill_owned)
+_LIVE: set["OwnedProcess"] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_owned() -> int:
+    """SIGKILL every owned process still running; returns how many were signalled.
+
+    For a stop that must not wait: a thread blocked reading from or writing to one
+    of them gets end-of-file or a broken pipe and ends; its owner still calls
+    ``stop()`` to reap the process and join its stderr thread.
+    """
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    return sum(owned.kill() for owned in live)
+
 
 class OwnedProcess:
     """A started process whose stderr is drained and whose end we control."""
@@ -38,6 +57,8 @@ class OwnedProcess:
             bufsize=0,
             start_new_session=True,
         )
+        with _LIVE_LOCK:
+            _LIVE.add(self)
         try:
             self._drain = threading.Thread(
                 target=self._drain_stderr, name=f"ffmpeg-stderr-{self.proc.pid}", daemon=True
@@ -69,6 +90,17 @@ class OwnedProcess:
         self._drain.join(timeout=STOP_GRACE_S)
         return code
 
+    def kill(self) -> bool:
+        """SIGKILL now, from any thread, leaving pipes and reaping to ``stop()``; False if it had ended."""
+        if self.proc.poll() is not None:
+            return False
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            return False
+        log.warning("ffmpeg_killed", pid=self.proc.pid, program=self.args[0])
+        return True
+
     def stop(self) -> None:
         """Terminate, wait, kill: afterwards the process and its thread are gone."""
         for pipe in (self.proc.stdin, self.proc.stdout):
@@ -81,10 +113,14 @@ class OwnedProcess:
                 self._kill()
         self._drain.join(timeout=STOP_GRACE_S)
         _close_quietly(self.proc.stderr)
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
 
     def _kill(self) -> None:
         self.proc.kill()
         self.proc.wait()
+        with _LIVE_LOCK:
+            _LIVE.discard(self)
 
     def _drain_stderr(self) -> None:
         stream = self.proc.stderr

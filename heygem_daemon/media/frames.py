@@ -164,6 +164,12 @@ class FrameReader:
             )
 
     # -- lifetime ----------------------------------------------------------------
+    def kill(self) -> None:
+        """SIGKILL the decoder from any thread: a read blocked on it ends; ``close`` still cleans up."""
+        proc = self._proc
+        if proc is not None:
+            proc.kill()
+
     def close(self) -> None:
         """Stop ffmpeg (if still decoding) and its stderr thread."""
         if self._proc is not None:
@@ -291,6 +297,12 @@ class FrameWriter:
             self._remove_partial()
             raise
         proc.stop()
+
+    def kill(self) -> None:
+        """SIGKILL the encoder from any thread: a write blocked on it fails; ``abort`` still cleans up."""
+        proc = self._proc
+        if proc is not None:
+            proc.kill()
 
     def abort(self) -> None:
         """Kill the encoder and remove what it wrote."""

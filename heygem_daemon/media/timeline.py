@@ -218,6 +218,12 @@ class FrameSource:
         return frame
 
     # -- lifetime ----------------------------------------------------------------
+    def kill(self) -> None:
+        """SIGKILL the decoders from any thread (a stuck stop); ``close`` still cleans up."""
+        for reader in (self._reader, self._again):
+            if reader is not None:
+                reader.kill()
+
     def _close_reader(self) -> None:
         if self._reader is not None:
             self._reader.close()

@@ -1,0 +1,63 @@
+"""The daemon's stop never waits without bound: a job stuck on a hung ffmpeg is killed loose."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from heygem_daemon import service
+from heygem_daemon.intake.claim import Claim
+from heygem_daemon.media._process import OwnedProcess
+from heygem_daemon.sdnotify import Notifier
+from heygem_daemon.service import Daemon, StopFlags, _Running
+from heygem_daemon.settings import Settings
+
+
+def test_stop_flags_time_left_counts_from_the_force_or_the_end_of_the_grace():
+    """time_left(bound) runs from the earlier of the second request and the end of the grace."""
+    now = [100.0]
+    flags = StopFlags(clock=lambda: now[0], grace_s=60.0)
+    assert float("inf") == flags.time_left(10.0)
+    flags.request()
+    assert 70.0 == flags.time_left(10.0)
+    now[0] = 105.0
+    flags.request()
+    assert 10.0 == flags.time_left(10.0)
+    now[0] = 200.0
+    assert 0.0 == flags.time_left(10.0)
+
+
+def test_shutdown_with_a_job_stuck_on_a_hung_process_kills_it_and_returns(tmp_path: Path, monkeypatch):
+    """A job thread blocked reading from an owned process that never answers (as on a hung
+    encoder): a forced shutdown waits FORCED_STOP_S, kills the owned processes, and returns;
+    the thread ends once its read sees the end of the pipe."""
+    monkeypatch.setattr(service, "FORCED_STOP_S", 0.3)
+    settings = Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox", cache_dir=tmp_path / "cache",
+                        default_engine="builtin")
+    daemon = Daemon(settings, handle_signals=False, notifier=Notifier.from_environ({}))
+    (tmp_path / "outbox").mkdir()
+    proc = OwnedProcess(["sleep", "600"])
+    read_back: list[bytes] = []
+
+    def job() -> None:
+        try:
+            read_back.append(proc.stdout.read())
+        finally:
+            proc.stop()
+
+    thread = threading.Thread(target=job, daemon=True)
+    thread.start()
+    daemon._running = _Running(Claim(tmp_path, "stuck", "host", 1), thread)
+    daemon.stop.request()
+    daemon.stop.request()  # the second signal: forced
+    started = time.monotonic()
+    with capture_logs() as logs:
+        daemon.shutdown()
+    assert time.monotonic() - started < 0.3 + 3.0
+    assert [b""] == read_back
+    assert not thread.is_alive()
+    [hung] = [e for e in logs if e["event"] == "job_stop_hung"]
+    assert ("stuck", 1) == (hung["job"], hung["ffmpeg_killed"])
