@@ -31,6 +31,7 @@ from .jobs.publish import remove_atomic_temps
 from .jobs.runner import JobRunner
 from .jobs.scheduler import Scheduler
 from .logging import get_logger
+from .runtime import configure_runtime
 from .media import kill_owned
 from .sdnotify import Notifier
 from .settings import Settings
@@ -139,6 +140,7 @@ class Daemon:
         for folder in (self.settings.outbox, self.settings.state_path):
             remove_atomic_temps(folder, older_than_s=60.0)
         self.watcher.start()
+        configure_runtime(self.settings)
         self._load_models()
         if self._handle_signals:
             signal.signal(signal.SIGTERM, self._on_signal)

@@ -11,7 +11,6 @@ byte-identical.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -60,28 +59,13 @@ def _warp_group(frames: np.ndarray, out: np.ndarray, jobs: list[tuple[int, WarpP
     height = max(_crop_size(plan)[0] for _, plan in jobs)
     width = max(_crop_size(plan)[1] for _, plan in jobs)
     crops = np.stack([_padded_crop(frames[b], plan, height, width) for b, plan in jobs])
-    with torch.inference_mode(), _cpu_threads(device):
+    # torch's thread count is the daemon's, set once at start-up (runtime.py): one thread on the CPU
+    with torch.inference_mode():
         result = _render(torch.from_numpy(crops).to(device), [p for _, p in jobs], device)
     result = result.cpu().numpy()
     for (b, plan), crop in zip(jobs, result):
         x0, y0, x1, y1 = plan.crop
         out[b, y0:y1, x0:x1] = crop[: y1 - y0, : x1 - x0]
-
-
-@contextmanager
-def _cpu_threads(device: torch.device, count: int = 1) -> Iterator[None]:
-    """Run the CPU warp on one thread: its small tensors lose far more to thread
-    hand-offs than they gain (measured 8 ms vs 650 ms a batch on a busy 2-core
-    box), and the pipeline's decoder, tracker and encoder need the other cores."""
-    if device.type != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _crop_size(plan: WarpPlan) -> tuple[int, int]:
