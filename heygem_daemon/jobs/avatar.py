@@ -21,6 +21,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,13 +35,17 @@ from ..media.frames import FrameReader, decode_rate
 from ..speech.avatar import VERSION, AvatarProfile, analyse, profile_without_speech
 from ..speech.curve import MouthCurve
 
+if TYPE_CHECKING:  # video.py calls this module: its types only for the checker
+    from ..settings import LimitSettings
+    from .video import VideoTools, _Plan
+
 log = get_logger()
 
 #: seconds of the avatar video analysed (bounds the time and memory it costs)
 WINDOW_S = 30.0
 
 
-def avatar_profile(video_path: Path, plan, tools, limits) -> AvatarProfile:
+def avatar_profile(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSettings) -> AvatarProfile:
     """The cached profile of this video, or a new analysis (stored for next time)."""
     path = _profile_path(tools, plan.digest)
     cached = _load(path)
@@ -59,7 +64,7 @@ def avatar_profile(video_path: Path, plan, tools, limits) -> AvatarProfile:
     return profile
 
 
-def _analyse(video_path: Path, plan, tools, limits) -> AvatarProfile:
+def _analyse(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSettings) -> AvatarProfile:
     fps = plan.info.fps
     count = min(max(plan.info.frame_count, 1), int(WINDOW_S * fps))
     track = _track(video_path, plan, tools, count)
@@ -83,7 +88,7 @@ def _analyse(video_path: Path, plan, tools, limits) -> AvatarProfile:
     return analyse(features.data, gaps, fps)
 
 
-def _track(video_path: Path, plan, tools, count: int) -> FaceTrack:
+def _track(video_path: Path, plan: _Plan, tools: VideoTools, count: int) -> FaceTrack:
     with FrameReader(video_path, plan.size, fps_text=decode_rate(plan.info)) as reader:
         return tools.tracker.track(itertools.islice(iter(reader), count))
 
@@ -95,7 +100,7 @@ def _gap(track: FaceTrack, index: int, width: int, height: int) -> float:
     return source_gap(np.asarray(face.landmarks, dtype=np.float64))
 
 
-def _profile_path(tools, digest: str) -> Path:
+def _profile_path(tools: VideoTools, digest: str) -> Path:
     entry = tools.track_cache.path_for(digest, tools.tracker.name)
     return entry.with_name(entry.name.removesuffix(".npz") + f".avatar-v{VERSION}.json")
 
