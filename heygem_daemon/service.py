@@ -27,7 +27,7 @@ from .errors import HeygemError, OutboxUnavailableError, StopRequested
 from .intake.claim import Claim, Claimer
 from .intake.fstype import is_network_filesystem
 from .intake.watcher import InboxWatcher
-from .jobs.publish import remove_atomic_temps
+from .fsutil import remove_atomic_temps
 from .jobs.runner import JobRunner
 from .jobs.scheduler import Scheduler
 from .logging import get_logger
@@ -120,7 +120,7 @@ class Daemon:
         self.scheduler = Scheduler(settings.inbox, settings.state_path, max_toml_bytes=settings.limits.max_job_toml_bytes)
         self.board = StatusBoard(settings.outbox, settings.state_path, self.claimer.host)
         self.engines = EngineRegistry(engine_config(settings), {**settings.engines, **(extra_engines or {})})
-        self.runner = JobRunner(settings, self.engines, self.board, self.stop.check, self.claimer.host)
+        self.runner = JobRunner(settings, self.engines, self.board.running_update, self.stop.check, self.claimer.host)
         self._running: _Running | None = None
         self._deferred: dict[str, float] = {}  # claim name → retry time
         self._retry_errors: dict[str, str] = {}  # claim name → why it waits

@@ -13,7 +13,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .jobs.publish import write_atomic
+from .fsutil import write_atomic
 from .jobs.report import now_iso
 from .logging import get_logger
 

@@ -13,33 +13,10 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+# the value types every layer shares live at the bottom; re-exported for engines and old imports
+from ..types import SAMPLE_RATE, AudioClip, Face
 
-
-@dataclass(frozen=True)
-class AudioClip:
-    """A job's audio decoded once: 16 kHz mono float32 in [-1, 1]."""
-
-    samples: np.ndarray
-    sample_rate: int = SAMPLE_RATE
-    #: content hash of the source file, for feature caches
-    digest: str = ""
-
-    @property
-    def duration_s(self) -> float:
-        return len(self.samples) / float(self.sample_rate)
-
-
-@dataclass(frozen=True)
-class Face:
-    """One tracked face in one frame, in pixel coordinates of that frame."""
-
-    #: x0, y0, x1, y1
-    box: np.ndarray
-    #: (K, 2) landmark points (x, y); None when the tracker gives only a box
-    landmarks: np.ndarray | None = None
-    score: float = 1.0
-
+__all__ = ["SAMPLE_RATE", "AudioClip", "AudioFeatures", "Engine", "EngineConfig", "Face"]
 
 @dataclass
 class AudioFeatures:

@@ -7,14 +7,13 @@ or otherwise unreadable entry is a miss and the video is tracked again.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 
 import structlog
 
+from ..fsutil import atomic_file
 from .track import FaceTrack
 
 log = structlog.get_logger()
@@ -50,17 +49,9 @@ class FaceTrackCache:
         """Store atomically: readers see the old entry or the whole new one, never half."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.path_for(video_digest, tracker_name)
-        # A unique temporary name: two workers may cache the same video at once.
-        fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                track.write(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        # the temp name is unique per process and thread: two workers may cache the same video at once
+        with atomic_file(path, binary=True) as fh:
+            track.write(fh)
 
 
 def _safe(part: str) -> str:

@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..engines.base import Face
+from ..types import Face
 
 
 @dataclass

@@ -17,8 +17,11 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from ..jobs.scheduler import ReadyJob
 from ..logging import get_logger
 from .settle import SettleTracker
+
+__all__ = ["InboxWatcher", "ReadyJob", "ScanResult"]
 
 log = get_logger()
 
@@ -35,13 +38,6 @@ class _WakeHandler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if "/.heygem" not in str(event.src_path):
             self._wake.set()
-
-
-@dataclass(frozen=True)
-class ReadyJob:
-    name: str
-    first_seen: float
-    reason: str
 
 
 @dataclass(frozen=True)

@@ -8,116 +8,24 @@ rename, so a crash at any point loses nothing.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import os
-import re
 import shutil
 import stat
-import threading
-import time
 from pathlib import Path
 
 from ..errors import OutboxUnavailableError
+from ..fsutil import (  # noqa: F401 -- atomic_temp, remove_atomic_temps, rename_noreplace: re-exported
+    atomic_temp,
+    fsync_dir,
+    fsync_file,
+    remove_atomic_temps,
+    rename_noreplace,
+    write_atomic,
+)
 from ..logging import get_logger
 
 log = get_logger()
-
-_RENAME_NOREPLACE = 1
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-#: write_atomic's temp file beside ``<name>``: ``.<name>.<pid>.<thread>.tmp``
-_ATOMIC_TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.\d+\.tmp")
-
-
-def atomic_temp(name: str) -> tuple[str, int] | None:
-    """(target name, writer pid) when ``name`` is a write_atomic temp file, else None.
-
-    A kill between writing and renaming leaves one behind; whoever knows that its
-    writer is gone removes it (the claimed area, a job's staging, the outbox)."""
-    match = _ATOMIC_TEMP.fullmatch(name)
-    return (match["name"], int(match["pid"])) if match else None
-
-
-def remove_atomic_temps(folder: Path, *, older_than_s: float = 0.0) -> list[str]:
-    """Remove write_atomic temp files in ``folder`` not written to for ``older_than_s``."""
-    now = time.time()
-    removed = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return []
-    for entry in entries:
-        if atomic_temp(entry.name) is None or not entry.is_file(follow_symlinks=False):
-            continue
-        try:
-            if now - entry.stat(follow_symlinks=False).st_mtime >= older_than_s:
-                os.unlink(entry.path)
-                removed.append(entry.name)
-        except FileNotFoundError:
-            continue
-    return removed
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a small file so readers see the old or the new content, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _libc_renameat2():
-    # Python has no renameat2(); RENAME_NOREPLACE closes the check-then-rename race
-    # between hosts publishing the same job name.  Filesystems without it (some
-    # NFS/SMB) answer EINVAL and we fall back to the check.
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
-    func = getattr(ctypes.CDLL(name, use_errno=True), "renameat2", None)
-    if func is not None:
-        func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    return func
-
-
-_renameat2 = _libc_renameat2()
-
-
-def rename_noreplace(src: Path, dst: Path) -> bool:
-    """Rename ``src`` to ``dst`` unless ``dst`` exists; False when it does."""
-    if _renameat2 is not None:
-        AT_FDCWD = -100
-        rc = _renameat2(AT_FDCWD, os.fsencode(src), AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
-        if rc == 0:
-            return True
-        err = ctypes.get_errno()
-        if err == errno.EEXIST or err == errno.ENOTEMPTY:
-            return False
-        if err not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-            raise OSError(err, os.strerror(err), str(dst))
-    if os.path.lexists(dst):
-        return False
-    os.rename(src, dst)
-    return True
 
 
 class Staging:

@@ -9,7 +9,6 @@ a crash or a stop redoes only the videos that were not finished.
 from __future__ import annotations
 
 import contextvars
-import json
 import queue
 import shutil
 import threading
@@ -17,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import structlog
 
@@ -26,17 +25,23 @@ from ..engines.registry import EngineRegistry
 from ..errors import HeygemError, JobValidationError, OutboxUnavailableError, StopRequested
 from ..faces.cache import FaceTrackCache
 from ..faces.tracker import FaceTracker
-from ..intake.claim import NAME_NOT_UTF8, Claim, LeaseData
 from ..logging import get_logger, job_sinks
 from ..media.audio import decode_audio
 from ..settings import Settings
-from ..status import StatusBoard
-from .publish import DISK_FULL, Staging, disk_full_error, fsync_dir, publish, stage_sources, write_atomic
+from ..fsutil import fsync_dir, write_atomic
+from .claimed import NAME_NOT_UTF8, Claim, LeaseData
+from .publish import DISK_FULL, Staging, disk_full_error, publish, stage_sources
 from .report import AudioReport, JobReport, OutputReport, error_text, now_iso
 from .spec import JobPlan, OutputPair, load_job
 from .video import VideoTask, VideoTools, make_video
 
 log = get_logger()
+
+
+class Progress(Protocol):
+    """Where the runner tells what a job is doing: the status page's running line."""
+
+    def __call__(self, job: str, detail: str, progress: float | None = None) -> None: ...
 
 
 @dataclass
@@ -67,13 +72,14 @@ class JobRunner:
         self,
         settings: Settings,
         engines: EngineRegistry,
-        board: StatusBoard,
+        progress: Progress,
         check_stop: Callable[[], None],
         host: str,
     ) -> None:
         self.settings = settings
         self.engines = engines
-        self.board = board
+        #: (job, what it is doing now): the status page's running line
+        self.progress = progress
         self.check_stop = check_stop
         self.host = host
         self.trackers = TrackerPool()
@@ -155,7 +161,7 @@ class JobRunner:
     def _run(self, claim: Claim, lease: LeaseData, staging: Staging) -> Path:
         report = JobReport(job=claim.job, host=self.host, started_at=self._started_at(staging))
         log.info("job_started", folder=str(claim.folder))
-        self.board.running_update(claim.job, "checking the job folder")
+        self.progress(claim.job, "checking the job folder")
         plan = self._plan(claim, report)
         if plan is not None:
             report.engine = plan.engine
@@ -200,7 +206,7 @@ class JobRunner:
         prepared: dict[str, PreparedAudio] = {}
         for name in plan.audios:
             self.check_stop()
-            self.board.running_update(plan.name, f"analysing audio {name}")
+            self.progress(plan.name, f"analysing audio {name}")
             entry = AudioReport(file=name)
             report.audio.append(entry)
             try:
@@ -230,7 +236,7 @@ class JobRunner:
             try:
                 with structlog.contextvars.bound_contextvars(video=pair.video, audio=pair.audio):
                     self._one_video(plan, pair, audios[pair.audio], engine, tracker, out, staging,
-                                    lambda f: self.board.running_update(
+                                    lambda f: self.progress(
                                         plan.name, f"video {finished[0] + 1} of {total}: {int(f * 100)}%",
                                         (finished[0] + f) / total))
             finally:

@@ -11,12 +11,20 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..intake.watcher import ReadyJob
+from ..fsutil import write_atomic
 from ..logging import get_logger
 from .folder import peek_job_toml
-from .publish import write_atomic
 
 log = get_logger()
+
+
+@dataclass(frozen=True)
+class ReadyJob:
+    """A job folder intake found complete (the watcher's output, the scheduler's input)."""
+
+    name: str
+    first_seen: float
+    reason: str
 
 
 @dataclass(frozen=True)

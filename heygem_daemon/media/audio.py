@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from ..engines.base import SAMPLE_RATE, AudioClip
+from ..types import SAMPLE_RATE, AudioClip
 from ..errors import UNREADABLE_HINT, LimitExceededError, MediaError, duration_text, raise_setting
 from ..settings import LimitSettings
 from ._process import OwnedProcess

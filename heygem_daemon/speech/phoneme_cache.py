@@ -9,13 +9,12 @@ rename), so a crash never leaves a half file that a later run would trust.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import structlog
 
+from ..fsutil import atomic_file
 from .ctc import PhoneSegment
 
 log = structlog.get_logger()
@@ -61,16 +60,8 @@ class PhonemeCache:
         }
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(payload, handle, ensure_ascii=False)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            with atomic_file(path) as handle:
+                json.dump(payload, handle, ensure_ascii=False)
         except OSError as exc:
             log.warning("speech.phoneme_cache_unwritable", path=str(path), reason=str(exc))
 
