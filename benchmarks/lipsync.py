@@ -115,6 +115,10 @@ def render_frames(face: Path, audio: Path) -> tuple[np.ndarray, np.ndarray, np.n
     start = time.perf_counter()
     track = FaceTracker().track(frames)
     timings["track"] = time.perf_counter() - start
+    from heygem_daemon.runtime import configure_runtime
+    from heygem_daemon.settings import Settings
+
+    configure_runtime(Settings(default_engine="builtin"))  # as the daemon does at start-up
     engine = BuiltinEngine(EngineConfig(device="auto"))
     samples = read_audio(audio)
     start = time.perf_counter()

@@ -32,7 +32,8 @@ from heygem_daemon.faces.tracker import FaceTracker  # noqa: E402
 from heygem_daemon.media.audio import decode_audio  # noqa: E402
 from heygem_daemon.media.frames import FrameReader, FrameWriter  # noqa: E402
 from heygem_daemon.media.probe import probe  # noqa: E402
-from heygem_daemon.settings import LimitSettings, OutputSettings  # noqa: E402
+from heygem_daemon.runtime import configure_runtime  # noqa: E402
+from heygem_daemon.settings import LimitSettings, OutputSettings, Settings  # noqa: E402
 
 MEDIA = REPO / ".." / "shared" / "media"
 LIMITS = LimitSettings()
@@ -125,6 +126,9 @@ def peak_rss_mb():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 work = Path({str(work)!r}); cache = work / "cache"; shutil.rmtree(cache, ignore_errors=True)
+from heygem_daemon.runtime import configure_runtime
+from heygem_daemon.settings import Settings
+configure_runtime(Settings(default_engine={engine_name!r}))  # as the daemon does at start-up
 engine = EngineRegistry(EngineConfig(device="auto")).get({engine_name!r})
 tracker = FaceTracker()
 # the model and the tracker are loaded once per worker and stay resident: not part of a job's time
@@ -170,6 +174,8 @@ def main() -> None:
     parser.add_argument("--scaling", type=int, default=0, help="also time a job of N videos vs 1 (same audio)")
     parser.add_argument("--long-minutes", default="", help="e.g. 1,10: peak RSS of 1080p inputs this long")
     args = parser.parse_args()
+    # the process-wide switches the daemon sets at start-up (torch threads)
+    configure_runtime(Settings(default_engine=args.engine))
     work = Path(tempfile.mkdtemp(prefix="heygem-bench-"))
     try:
         print(f"engine {args.engine}; video {args.video.name}; audio {args.audio.name}; "

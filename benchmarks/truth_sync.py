@@ -155,7 +155,10 @@ class Renderer:
         from heygem_daemon.engines.builtin import BuiltinEngine
         from heygem_daemon.faces.cache import FaceTrackCache
         from heygem_daemon.faces.tracker import FaceTracker
+        from heygem_daemon.runtime import configure_runtime
+        from heygem_daemon.settings import Settings
 
+        configure_runtime(Settings(default_engine="builtin"))  # as the daemon does at start-up
         self.workdir = workdir
         self.engine = BuiltinEngine(EngineConfig(device="auto", cache_dir=workdir / "cache"))
         if speech == "loudness":  # the engine as it was: loudness only, no lead, no avatar calibration
