@@ -20,7 +20,7 @@ from typing import Callable, Protocol
 
 import structlog
 
-from ..engines.base import AudioClip, AudioFeatures
+from ..engines.base import AudioClip, AudioFeatures, Engine
 from ..engines.registry import EngineRegistry
 from ..errors import HeygemError, JobValidationError, OutboxUnavailableError, StopRequested
 from ..faces.cache import FaceTrackCache
@@ -44,11 +44,22 @@ class Progress(Protocol):
     def __call__(self, job: str, detail: str, progress: float | None = None) -> None: ...
 
 
-@dataclass
-class PreparedAudio:
-    clip: AudioClip | None
-    features: AudioFeatures | None
-    error: str | None
+@dataclass(frozen=True)
+class AudioReady:
+    """An audio decoded and analysed by the job's engine: its videos can be made."""
+
+    clip: AudioClip
+    features: AudioFeatures
+
+
+@dataclass(frozen=True)
+class AudioFailed:
+    """An audio that could not be used: its videos fail with this reason."""
+
+    error: str
+
+
+PreparedAudio = AudioReady | AudioFailed
 
 
 class TrackerPool:
@@ -190,19 +201,19 @@ class JobRunner:
         report.device = str(getattr(engine, "device", "cpu"))
         audios = self._prepare_audio(plan, engine, report)
         report.outputs = [OutputReport(video=p.video, audio=p.audio) for p in plan.pairs]
-        todo = []
+        todo: list[tuple[OutputPair, AudioReady]] = []
         for pair, out in zip(plan.pairs, report.outputs):
             done = _load_result(staging, pair)
             if done is not None:
                 report.outputs[pair.index] = done
                 log.info("video_already_done", video=pair.video, audio=pair.audio)
-            elif audios[pair.audio].error:
-                out.error = audios[pair.audio].error
+            elif isinstance(audio := audios[pair.audio], AudioFailed):
+                out.error = audio.error
             else:
-                todo.append(pair)
-        self._make_videos(plan, todo, audios, engine, report, staging)
+                todo.append((pair, audio))
+        self._make_videos(plan, todo, engine, report, staging)
 
-    def _prepare_audio(self, plan: JobPlan, engine, report: JobReport) -> dict[str, PreparedAudio]:
+    def _prepare_audio(self, plan: JobPlan, engine: Engine, report: JobReport) -> dict[str, PreparedAudio]:
         prepared: dict[str, PreparedAudio] = {}
         for name in plan.audios:
             self.check_stop()
@@ -216,26 +227,27 @@ class JobRunner:
                 entry.features_s = round(time.perf_counter() - started, 3)
                 entry.duration_s = round(clip.duration_s, 3)
                 entry.source = features.source
-                prepared[name] = PreparedAudio(clip, features, None)
+                prepared[name] = AudioReady(clip, features)
                 log.info("audio_prepared", audio=name, duration_s=entry.duration_s,
                          features_s=entry.features_s, source=features.source, details=features.details)
             except HeygemError as exc:
                 log.error("audio_failed", audio=name, error=str(exc))
                 report.errors.append(f"{name}: {exc}")
-                prepared[name] = PreparedAudio(None, None, str(exc))
+                prepared[name] = AudioFailed(str(exc))
         return prepared
 
-    def _make_videos(self, plan, todo: list[OutputPair], audios, engine, report, staging) -> None:
+    def _make_videos(self, plan: JobPlan, todo: list[tuple[OutputPair, AudioReady]], engine: Engine,
+                     report: JobReport, staging: Staging) -> None:
         total = len(plan.pairs)
         finished = [total - len(todo)]
         lock = threading.Lock()
 
-        def one(pair: OutputPair) -> None:
+        def one(pair: OutputPair, audio: AudioReady) -> None:
             out = report.outputs[pair.index]
             tracker = self.trackers.take()
             try:
                 with structlog.contextvars.bound_contextvars(video=pair.video, audio=pair.audio):
-                    self._one_video(plan, pair, audios[pair.audio], engine, tracker, out, staging,
+                    self._one_video(plan, pair, audio, engine, tracker, out, staging,
                                     lambda f: self.progress(
                                         plan.name, f"video {finished[0] + 1} of {total}: {int(f * 100)}%",
                                         (finished[0] + f) / total))
@@ -246,11 +258,11 @@ class JobRunner:
 
         workers = max(1, min(self.settings.workers, len(todo)))
         if workers == 1:
-            for pair in todo:
-                one(pair)
+            for pair, audio in todo:
+                one(pair, audio)
             return
         with ThreadPoolExecutor(workers, thread_name_prefix="video") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, one, p) for p in todo]
+            futures = [pool.submit(contextvars.copy_context().run, one, p, a) for p, a in todo]
             errors = [f.exception() for f in futures]
         stops = [e for e in errors if isinstance(e, StopRequested)]
         if stops:
@@ -259,7 +271,8 @@ class JobRunner:
         if others:
             raise others[0]
 
-    def _one_video(self, plan, pair, audio: PreparedAudio, engine, tracker, out, staging, progress) -> None:
+    def _one_video(self, plan: JobPlan, pair: OutputPair, audio: AudioReady, engine: Engine, tracker: FaceTracker,
+                   out: OutputReport, staging: Staging, progress: Callable[[float], None]) -> None:
         task = VideoTask(
             video_path=plan.folder / pair.video,
             audio_path=plan.folder / pair.audio,

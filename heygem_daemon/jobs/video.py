@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
 
 from ..engines.base import AudioFeatures, Engine, Face
 from ..errors import MediaError, NoFaceError
@@ -83,13 +86,18 @@ def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, repo
              faces_cached=cached is not None)
     if cached is not None and cached.frames_with_face == 0:
         raise _no_face(task)
-    faces = _CachedFaces(cached) if cached is not None else _TrackedFaces(tools.tracker)
+    tracked: _TrackedFaces | None = None
+    faces: FaceSource
+    if cached is not None:
+        faces = _CachedFaces(cached)
+    else:
+        faces = tracked = _TrackedFaces(tools.tracker)
     try:
         frames, with_face = _render(task, plan, faces, features, tools, report.timings_s)
     finally:
         faces.close()
-    if isinstance(faces, _TrackedFaces):
-        _store_track(tools, plan, faces)
+    if tracked is not None:
+        _store_track(tools, plan, tracked)
     if with_face == 0:
         task.output_path.unlink(missing_ok=True)
         raise _no_face(task)
@@ -111,7 +119,8 @@ def _fit_to_avatar(task: VideoTask, plan: _Plan, features: AudioFeatures, tools:
         report.sync = SyncFigure(r_truth=profile.sync.r_truth, lead_ms=profile.sync.lead_ms,
                                  frames=profile.sync.frames)
     report.sync_reason = profile.sync_reason
-    return adapt(features, profile)
+    adapted: AudioFeatures = adapt(features, profile)
+    return adapted
 
 
 def _plan(task: VideoTask, timings: Timings) -> _Plan:
@@ -164,17 +173,52 @@ def _store_track(tools: VideoTools, plan: _Plan, faces: "_TrackedFaces") -> None
     log.info("faces_tracked", frames=len(track), with_face=track.frames_with_face, whole_video=faces.whole_video)
 
 
+@dataclass
+class Batch:
+    """Frames on their way through the render pass, with what is known about them."""
+
+    #: (k,) output frame numbers
+    outs: NDArray[np.int64]
+    #: (k,) the source frame each output frame shows
+    srcs: NDArray[np.int64]
+    #: (k, H, W, 3) uint8 BGR
+    frames: NDArray[np.uint8]
+    #: the source's first pass has ended: every source frame was decoded once
+    source_done: bool = False
+    #: the face in each frame (None: no face); filled in by the face stage
+    faces: list[Face | None] = field(default_factory=list)
+
+
+class FaceSource(Protocol):
+    """Where a render pass gets each frame's face: a cached track, or tracking as frames stream past."""
+
+    def feed(self, batch: Batch) -> None:
+        """See a batch as it is decoded (in output order)."""
+
+    def ready(self, srcs: NDArray[np.int64]) -> bool:
+        """Whether the faces of these source frames are final."""
+
+    def faces(self, srcs: NDArray[np.int64], width: int, height: int) -> list[Face | None]:
+        """The final face of each source frame."""
+
+    def finish(self) -> None:
+        """No more frames come: every face is final now."""
+
+    def close(self) -> None:
+        """Release what the source holds (a tracking session)."""
+
+
 class _CachedFaces:
     def __init__(self, track: FaceTrack) -> None:
         self.track = track
 
-    def feed(self, srcs, frames, source_done: bool) -> None:
+    def feed(self, batch: Batch) -> None:
         pass
 
-    def ready(self, srcs) -> bool:
+    def ready(self, srcs: NDArray[np.int64]) -> bool:
         return True
 
-    def faces(self, srcs, width: int, height: int) -> list[Face | None]:
+    def faces(self, srcs: NDArray[np.int64], width: int, height: int) -> list[Face | None]:
         return [self.track.face(int(s), width, height) for s in srcs]
 
     def finish(self) -> None:
@@ -192,11 +236,11 @@ class _TrackedFaces:
         self.session_result: FaceTrack | None = None
         self.whole_video = False
 
-    def feed(self, srcs, frames, source_done: bool) -> None:
-        for src, frame in zip(srcs, frames):
+    def feed(self, batch: Batch) -> None:
+        for src, frame in zip(batch.srcs, batch.frames):
             if int(src) == self.session.count:  # a first visit; revisits were tracked already
                 self.session.push(frame)
-        if source_done:
+        if batch.source_done:
             self.whole_video = True
             self.finish()
 
@@ -206,10 +250,10 @@ class _TrackedFaces:
         if self.session_result is None:
             self.session_result = self.session.result()
 
-    def ready(self, srcs) -> bool:
-        return self.session.ended or int(max(srcs)) < self.session.final_until()
+    def ready(self, srcs: NDArray[np.int64]) -> bool:
+        return bool(self.session.ended or int(max(srcs)) < self.session.final_until())
 
-    def faces(self, srcs, width: int, height: int) -> list[Face | None]:
+    def faces(self, srcs: NDArray[np.int64], width: int, height: int) -> list[Face | None]:
         if self.session_result is not None:
             return [self.session_result.face(int(s), width, height) for s in srcs]
         start, stop = int(srcs[0]), int(srcs[-1]) + 1  # before the first pass ends, srcs are consecutive
@@ -224,30 +268,31 @@ class _TrackedFaces:
 class _FaceStage:
     """Pipeline stage: attaches final faces to each batch, holding batches back until they are final."""
 
-    def __init__(self, faces, size: tuple[int, int]) -> None:
+    def __init__(self, faces: FaceSource, size: tuple[int, int]) -> None:
         self.faces = faces
         self.size = size
-        self.pending: deque = deque()
+        self.pending: deque[Batch] = deque()
 
-    def feed(self, batch):
-        outs, srcs, frames, source_done = batch
-        self.faces.feed(srcs, frames, source_done)
-        self.pending.append((outs, srcs, frames))
+    def feed(self, batch: Batch) -> list[Batch]:
+        self.faces.feed(batch)
+        self.pending.append(batch)
         return self._release(final=False)
 
-    def flush(self):
+    def flush(self) -> list[Batch]:
         self.faces.finish()
         return self._release(final=True)
 
-    def _release(self, final: bool):
+    def _release(self, final: bool) -> list[Batch]:
         ready = []
-        while self.pending and (final or self.faces.ready(self.pending[0][1])):
-            outs, srcs, frames = self.pending.popleft()
-            ready.append((outs, frames, self.faces.faces(srcs, *self.size)))
+        while self.pending and (final or self.faces.ready(self.pending[0].srcs)):
+            batch = self.pending.popleft()
+            batch.faces = self.faces.faces(batch.srcs, *self.size)
+            ready.append(batch)
         return ready
 
 
-def _render(task: VideoTask, plan: _Plan, faces, features, tools: VideoTools, timings: Timings) -> tuple[int, int]:
+def _render(task: VideoTask, plan: _Plan, faces: FaceSource, features: AudioFeatures, tools: VideoTools,
+            timings: Timings) -> tuple[int, int]:
     engine = tools.engine
     width, height = plan.size
     info = plan.info
@@ -262,16 +307,16 @@ def _render(task: VideoTask, plan: _Plan, faces, features, tools: VideoTools, ti
                     duration_s=plan.duration_s, crf=task.output.crf, preset=task.output.preset,
                     pad_audio=pad) as writer,
     ):
-        def produce():
+        def produce() -> Batch | None:
             outs, srcs, frames = source.next_batch(per_batch)
-            return None if len(outs) == 0 else (outs, srcs, frames, source.decoded_frames is not None)
+            return None if len(outs) == 0 else Batch(outs, srcs, frames, source.decoded_frames is not None)
 
-        def render(batch):
-            outs, frames, found = batch
+        def render(batch: Batch) -> NDArray[np.uint8]:
+            frames, found = batch.frames, batch.faces
             counts[0] += len(frames)
             counts[1] += sum(f is not None for f in found)
             if any(f is not None for f in found):
-                frames = engine.render(frames, found, features, outs, info.fps)
+                frames = engine.render(frames, found, features, batch.outs, info.fps)
             tools.progress(min(1.0, counts[0] / max(plan.n_out, 1)))
             return frames
 
