@@ -9,8 +9,10 @@ name a value.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 #: the rate of every decoded AudioClip (what the speech models and engines expect)
 SAMPLE_RATE = 16_000
@@ -20,7 +22,7 @@ SAMPLE_RATE = 16_000
 class AudioClip:
     """A job's audio decoded once: 16 kHz mono float32 in [-1, 1]."""
 
-    samples: np.ndarray
+    samples: NDArray[np.float32]
     sample_rate: int = SAMPLE_RATE
     #: content hash of the source file, for feature caches
     digest: str = ""
@@ -35,7 +37,7 @@ class Face:
     """One tracked face in one frame, in pixel coordinates of that frame."""
 
     #: x0, y0, x1, y1
-    box: np.ndarray
+    box: NDArray[Any]
     #: (K, 2) landmark points (x, y); None when the tracker gives only a box
-    landmarks: np.ndarray | None = None
+    landmarks: NDArray[Any] | None = None
     score: float = 1.0

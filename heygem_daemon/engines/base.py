@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
+from numpy.typing import NDArray
 
 # the value types every layer shares live at the bottom; re-exported for engines and old imports
 from ..types import SAMPLE_RATE, AudioClip, Face
@@ -55,12 +56,12 @@ class Engine(Protocol):
 
     def render(
         self,
-        frames: np.ndarray,
+        frames: NDArray[np.uint8],
         faces: Sequence[Face | None],
         features: AudioFeatures,
-        frame_indices: np.ndarray,
+        frame_indices: NDArray[np.int64],
         fps: float,
-    ) -> np.ndarray:
+    ) -> NDArray[np.uint8]:
         """Re-animate the mouth in a batch of frames.
 
         ``frames`` is (B, H, W, 3) uint8 BGR; ``faces[b]`` is the face in frame b

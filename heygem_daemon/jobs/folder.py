@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from ..errors import HeygemError, JobValidationError, LimitExceededError, UnsafeInputError, for_admin, raise_setting
 
@@ -121,7 +121,7 @@ def open_regular(path: Path) -> int:
     return fd
 
 
-def peek_job_toml(folder: Path, max_bytes: int) -> dict | None:
+def peek_job_toml(folder: Path, max_bytes: int) -> dict[str, Any] | None:
     """job.toml read leniently for intake (the names it waits for, the priority).
 
     None when absent, too big, not a plain file or not valid TOML: validation

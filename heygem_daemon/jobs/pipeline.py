@@ -173,7 +173,8 @@ def _get(q: _Queue, stop: threading.Event) -> object | None:
     """The next item, or None when the pipeline is stopping."""
     while not stop.is_set():
         try:
-            return q.get(timeout=_POLL_S)
+            item: object = q.get(timeout=_POLL_S)
+            return item
         except queue.Empty:
             continue
     return None

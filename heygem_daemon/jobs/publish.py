@@ -13,6 +13,7 @@ import os
 import shutil
 import stat
 from pathlib import Path
+from typing import Callable
 
 from ..errors import OutboxUnavailableError
 from ..fsutil import (  # noqa: F401 -- atomic_temp, remove_atomic_temps, rename_noreplace: re-exported
@@ -100,7 +101,7 @@ def stage_sources(staging: Staging, source_folder: Path) -> list[str]:
     return sorted(skipped)
 
 
-def _stage_entry(entry: os.DirEntry, dst: Path) -> bool:
+def _stage_entry(entry: os.DirEntry[str], dst: Path) -> bool:
     st = entry.stat(follow_symlinks=False)
     if stat.S_ISLNK(st.st_mode):
         return False
@@ -144,7 +145,7 @@ def choose_name(outbox: Path, job: str) -> str:
     return candidate
 
 
-def publish(staging: Staging, job: str, *, before_rename=None) -> Path:
+def publish(staging: Staging, job: str, *, before_rename: Callable[[str], None] | None = None) -> Path:
     """Rename the staged folder to ``outbox/<job>`` (or a free suffixed name).
 
     ``before_rename(name)`` is called with the chosen name right before the

@@ -119,7 +119,7 @@ def load_job(
     _refuse_unfinished(entries)  # a copy in progress: other findings would be premature
     problems = _Problems()
     has_toml = any(e.kind == "toml" for e in entries)
-    spec, broken = JobSpec(), set()
+    spec, broken = JobSpec(), set[str]()
     if has_toml:
         spec, broken = problems.collect(_read_spec_leniently, folder / JOB_TOML, limits.max_job_toml_bytes,
                                         default=(JobSpec(), {"*"}))
@@ -176,7 +176,7 @@ class _Problems:
             self.errors.append(exc)
             return None
 
-    def collect(self, check: Callable[..., tuple[_T, list[JobValidationError]] | _T], *args: Any,
+    def collect(self, check: Callable[..., tuple[_T, list[JobValidationError]]], *args: Any,
                 default: _T) -> _T:
         """For checks that report problems and still give a usable result."""
         try:
@@ -597,7 +597,7 @@ def parse_output_name(template: str) -> list[tuple[str, str | None, str]]:
             raise _name_error(
                 template, f"formats {{{field}:{spec}}}", "only {index} takes a width, e.g. {index:03d}"
             )
-        parts.append((literal, field, spec))
+        parts.append((literal, field, spec or ""))
     return parts
 
 

@@ -13,9 +13,10 @@ one (a hung encoder holding a pipe write) can kill them all: ``kill_owned()``.
 from __future__ import annotations
 
 import collections
+import io
 import subprocess
 import threading
-from typing import IO, Sequence
+from typing import IO, Sequence, cast
 
 import structlog
 
@@ -74,9 +75,10 @@ class OwnedProcess:
         return self.proc.stdin
 
     @property
-    def stdout(self) -> IO[bytes]:
+    def stdout(self) -> io.FileIO:
+        """The unbuffered pipe (``bufsize=0``): ``readinto`` fills our arrays without a copy."""
         assert self.proc.stdout is not None
-        return self.proc.stdout
+        return cast(io.FileIO, self.proc.stdout)
 
     def stderr_tail(self) -> str:
         """The last lines ffmpeg wrote to stderr (all of them once it has ended)."""

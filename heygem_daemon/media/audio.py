@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 import structlog
 
 from ..types import SAMPLE_RATE, AudioClip
@@ -80,7 +81,7 @@ def _args(path: Path, max_seconds: float | None = None) -> list[str]:
     ]  # fmt: skip
 
 
-def _read_samples(path: Path, guess: int, cap: int, max_seconds: float | None = None) -> np.ndarray:
+def _read_samples(path: Path, guess: int, cap: int, max_seconds: float | None = None) -> NDArray[np.float32]:
     """Read the pipe straight into a float32 array that grows (to ``cap``) if needed."""
     buffer = np.empty(max(guess, _READ_SAMPLES), dtype=np.float32)
     filled = 0  # bytes
@@ -89,7 +90,7 @@ def _read_samples(path: Path, guess: int, cap: int, max_seconds: float | None = 
         while True:
             if filled + 4 * _READ_SAMPLES > buffer.nbytes:
                 buffer = _grow(buffer, cap, path)
-            got = proc.stdout.readinto(memoryview(buffer).cast("B")[filled : filled + 4 * _READ_SAMPLES])
+            got = proc.stdout.readinto(buffer.data.cast("B")[filled : filled + 4 * _READ_SAMPLES])
             if not got:
                 break
             filled += got
@@ -108,7 +109,7 @@ def _read_samples(path: Path, guess: int, cap: int, max_seconds: float | None = 
     return buffer[:count] if count >= 0.9 * buffer.size else buffer[:count].copy()
 
 
-def _grow(buffer: np.ndarray, cap: int, path: Path) -> np.ndarray:
+def _grow(buffer: NDArray[np.float32], cap: int, path: Path) -> NDArray[np.float32]:
     if buffer.size >= cap + _READ_SAMPLES:
         raise LimitExceededError(
             f"{path.name} lasts longer than the limit of {duration_text(cap // SAMPLE_RATE - 1)} (h:mm:ss).",

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 import structlog
 
 from ..errors import UNREADABLE_HINT, MediaError
@@ -107,12 +108,12 @@ class FrameReader:
         ]
 
     # -- reading -----------------------------------------------------------------
-    def read(self) -> np.ndarray | None:
+    def read(self) -> NDArray[np.uint8] | None:
         """The next frame, or None at the end of the video."""
         frame = np.empty((self.size[1], self.size[0], 3), dtype=np.uint8)
         return frame if self._read_into(frame) else None
 
-    def read_batch(self, n: int) -> np.ndarray:
+    def read_batch(self, n: int) -> NDArray[np.uint8]:
         """Up to ``n`` frames as (k, H, W, 3); fewer at the end, (0, H, W, 3) after it."""
         frames = np.empty((n, self.size[1], self.size[0], 3), dtype=np.uint8)
         count = 0
@@ -120,22 +121,23 @@ class FrameReader:
             count += 1
         return frames if count == n else frames[:count].copy()
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def __iter__(self) -> Iterator[NDArray[np.uint8]]:
         while (frame := self.read()) is not None:
             yield frame
 
-    def _read_into(self, frame: np.ndarray) -> bool:
+    def _read_into(self, frame: NDArray[np.uint8]) -> bool:
         if self._ended or self._proc is None:
             return False
         if self._raw is not None:
-            if not self._read_raw(memoryview(self._raw)):
+            if not self._read_raw(self._raw.data):
                 return False
             width, height = self.size
             cv2.cvtColor(self._raw.reshape(height * 3 // 2, width), cv2.COLOR_YUV2BGR_I420, dst=frame)
             return True
-        return self._read_raw(memoryview(frame.reshape(-1)))
+        return self._read_raw(frame.reshape(-1).data)
 
     def _read_raw(self, view: memoryview) -> bool:
+        assert self._proc is not None  # _read_into checked
         filled = 0
         while filled < self._frame_bytes:
             got = self._proc.stdout.readinto(view[filled:])
@@ -252,7 +254,7 @@ class FrameWriter:
         ]  # fmt: skip
         return args
 
-    def write(self, frames: np.ndarray) -> None:
+    def write(self, frames: NDArray[np.uint8]) -> None:
         """Encode one frame (H, W, 3) or a batch (B, H, W, 3); blocks while ffmpeg is busy."""
         if self._proc is None:
             raise MediaError(f"{self.path.name}: the encoder is already closed.")
@@ -266,7 +268,7 @@ class FrameWriter:
         for frame in batch[:room]:
             yuv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2YUV_I420)
             try:
-                self._proc.stdin.write(memoryview(yuv.reshape(-1)))
+                self._proc.stdin.write(yuv.reshape(-1).data)
             except (BrokenPipeError, ValueError) as err:
                 raise self._failure("the encoder stopped early") from err
             self.frames_written += 1
@@ -349,7 +351,7 @@ class FrameWriter:
 _SAMPLE_TIMEOUT_S = 30.0
 
 
-def sample_frames(path: Path, video: VideoInfo, *, count: int = 8, max_side: int = 640) -> list[np.ndarray]:
+def sample_frames(path: Path, video: VideoInfo, *, count: int = 8, max_side: int = 640) -> list[NDArray[np.uint8]]:
     """``count`` frames spread evenly over the video (BGR uint8, as displayed, the
     longer side at most ``max_side``).  Each is read after a fast seek, so checking a
     long video costs no more than a short one; frames that can't be read are left out."""
@@ -363,7 +365,7 @@ def sample_frames(path: Path, video: VideoInfo, *, count: int = 8, max_side: int
     return frames
 
 
-def _frame_at(path: Path, at_s: float, size: tuple[int, int]) -> np.ndarray | None:
+def _frame_at(path: Path, at_s: float, size: tuple[int, int]) -> NDArray[np.uint8] | None:
     width, height = size
     args = [
         "ffmpeg", *ffmpeg_base_args(), "-ss", f"{at_s:.3f}", *hardened_input(path),
@@ -371,7 +373,7 @@ def _frame_at(path: Path, at_s: float, size: tuple[int, int]) -> np.ndarray | No
         "-vf", f"scale={width}:{height}", "-pix_fmt", "bgr24", "-f", "rawvideo", "pipe:1",
     ]  # fmt: skip
     frame = np.empty((height, width, 3), dtype=np.uint8)
-    view, filled = memoryview(frame).cast("B"), 0
+    view, filled = frame.data.cast("B"), 0
     proc = OwnedProcess(args)
     try:
         timer = _Timeout(proc, _SAMPLE_TIMEOUT_S)

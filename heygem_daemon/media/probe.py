@@ -136,7 +136,11 @@ def _run_ffprobe(path: Path, timeout_s: float) -> dict[str, Any]:
         # a hostile file can make ffprobe read forever; the watchdog kills it,
         # which ends the blocking read below
         expired = threading.Event()
-        watchdog = threading.Timer(timeout_s, lambda: (expired.set(), proc.proc.kill()))
+        def expire() -> None:
+            expired.set()
+            proc.proc.kill()
+
+        watchdog = threading.Timer(timeout_s, expire)
         watchdog.start()
         try:
             out = proc.stdout.read()
@@ -151,7 +155,8 @@ def _run_ffprobe(path: Path, timeout_s: float) -> dict[str, Any]:
     finally:
         proc.stop()
     try:
-        return json.loads(out or b"{}")
+        data: dict[str, Any] = json.loads(out or b"{}")
+        return data
     except ValueError as err:
         raise _unreadable(path, ffmpeg="ffprobe gave no JSON") from err
 
@@ -270,7 +275,7 @@ def _frame_rate(s: dict[str, Any]) -> tuple[Fraction | None, bool]:
         return avg or nominal, False
     if abs(avg - nominal) <= nominal / 100:
         return avg, False
-    if avg <= nominal <= max(60, avg):
+    if avg <= nominal <= max(Fraction(60), avg):
         return nominal, True
     return avg.limit_denominator(1001), True
 

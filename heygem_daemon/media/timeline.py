@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Iterator
 
 import numpy as np
+from numpy.typing import NDArray
 import structlog
 
 from ..errors import MediaError
@@ -93,7 +94,7 @@ class FrameSource:
         self._frame_shape = (size[1], size[0], 3)
         self._frame_bytes = size[0] * size[1] * 3
         self._next_out = 0
-        self._last: np.ndarray | None = None
+        self._last: NDArray[np.uint8] | None = None
         self._spool_path: Path | None = None
         self._spool_fd: int | None = None
         self._reader: FrameReader | None = None
@@ -135,11 +136,11 @@ class FrameSource:
         self._spool_fd = os.open(self._spool_path, flags, 0o600)
 
     # -- iteration ---------------------------------------------------------------
-    def __iter__(self) -> Iterator[tuple[int, int, np.ndarray]]:
+    def __iter__(self) -> Iterator[tuple[int, int, NDArray[np.uint8]]]:
         while (item := self.next()) is not None:
             yield item
 
-    def next(self) -> tuple[int, int, np.ndarray] | None:
+    def next(self) -> tuple[int, int, NDArray[np.uint8]] | None:
         """The next (out_index, src_index, frame), or None after ``n_out`` frames."""
         if self._next_out >= self.n_out:
             self._close_reader()
@@ -153,9 +154,9 @@ class FrameSource:
         self._next_out += 1
         return out, src, frame
 
-    def next_batch(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def next_batch(self, n: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.uint8]]:
         """Up to ``n`` items as (out_indices, src_indices, frames (k, H, W, 3)); k=0 at the end."""
-        items = []
+        items: list[tuple[int, int, NDArray[np.uint8]]] = []
         while len(items) < n and (item := self.next()) is not None:
             items.append(item)
         frames = np.empty((len(items), *self._frame_shape), dtype=np.uint8)
@@ -165,7 +166,7 @@ class FrameSource:
         srcs = np.array([item[1] for item in items], dtype=np.int64)
         return outs, srcs, frames
 
-    def _first_pass(self, out: int) -> np.ndarray | None:
+    def _first_pass(self, out: int) -> NDArray[np.uint8] | None:
         if self._reader is None:
             raise MediaError(f"{self.path.name}: frames were asked for after the source was closed.")
         frame = self._reader.read()
@@ -185,7 +186,7 @@ class FrameSource:
         self._last = frame.copy()
         return frame
 
-    def _revisit(self, out: int) -> tuple[int, np.ndarray]:
+    def _revisit(self, out: int) -> tuple[int, NDArray[np.uint8]]:
         n = self.decoded_frames
         assert n is not None
         src = source_index(out, n, self.when_shorter)
@@ -206,7 +207,7 @@ class FrameSource:
             raise MediaError(f"{self.path.name}: the frame spool on disk was cut short.")
         return src, frame
 
-    def _decode_again(self, src: int) -> np.ndarray:
+    def _decode_again(self, src: int) -> NDArray[np.uint8]:
         """Loop rounds without a spool: read the file again from the start (frames come in order)."""
         if src == 0 or self._again is None:
             if self._again is not None:
