@@ -16,15 +16,6 @@ import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_MEDIA = REPO / ".." / "shared" / "media"
-
-
-@pytest.fixture
-def media_dir() -> Path:
-    """The shared sample media; skipped with a reason in a fresh clone without it."""
-    if not (SHARED_MEDIA / "face_1.mp4").is_file():
-        pytest.skip(f"sample media not found at {SHARED_MEDIA} (a fresh clone has none)")
-    return SHARED_MEDIA.resolve()
 
 
 def write_config(path: Path, **extra: object) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -16,15 +15,13 @@ from heygem_daemon.errors import EngineError
 from heygem_daemon.faces.tracker import FaceTracker
 from heygem_daemon.speech.curve import MouthCurve
 
-MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
+from tests.support.media import sample_media
 
 
 @pytest.fixture(scope="module")
 def clip():
     """12 frames of face_1.mp4 and their face track."""
-    path = MEDIA / "face_1.mp4"
-    if not path.is_file():
-        pytest.skip(f"sample media not found at {MEDIA} (a fresh clone has none)")
+    path = sample_media("face_1.mp4")
     capture = cv2.VideoCapture(str(path))
     frames = []
     try:

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from heygem_daemon.engines import wav2lip_audio as w2a
 
+from tests.support.media import sample_media
+
 librosa = pytest.importorskip("librosa", reason="librosa (a test dependency) checks the mel features")
 signal = pytest.importorskip("scipy.signal", reason="scipy (librosa's dependency) gives the reference pre-emphasis")
 
-MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
-
 
 def _speech() -> np.ndarray:
-    path = MEDIA / "audio_1.wav"
-    if not path.is_file():
-        pytest.skip(f"sample media absent: {path}")
+    path = sample_media("audio_1.wav")
     samples, _ = librosa.load(path, sr=16_000, mono=True)
     return samples.astype(np.float32)
 

@@ -20,22 +20,16 @@ from heygem_daemon.engines.registry import EngineRegistry
 from heygem_daemon.engines.wav2lip import Wav2LipEngine, crop_box
 from heygem_daemon.engines.wav2lip_net import Wav2LipNet
 
+from tests.support.media import sample_media
+
 librosa = pytest.importorskip("librosa", reason="librosa (a test dependency) decodes the sample audio")
 
-MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
 #: face_1.mp4 (700×700): a box around the speaker's face, chosen by eye
 FACE_1_BOX = np.array([260.0, 120.0, 500.0, 380.0], dtype=np.float32)
 
 
-def _media(name: str) -> Path:
-    path = MEDIA / name
-    if not path.is_file():
-        pytest.skip(f"sample media absent: {path}")
-    return path
-
-
 def _frames(name: str, limit: int) -> tuple[np.ndarray, float]:
-    capture = cv2.VideoCapture(str(_media(name)))
+    capture = cv2.VideoCapture(str(sample_media(name)))
     try:
         frames = []
         while len(frames) < limit:
@@ -67,7 +61,7 @@ def engine(checkpoint: Path) -> Wav2LipEngine:
 
 @pytest.fixture(scope="module")
 def features(engine: Wav2LipEngine) -> AudioFeatures:
-    samples, _ = librosa.load(_media("audio_1.wav"), sr=16_000, mono=True)
+    samples, _ = librosa.load(sample_media("audio_1.wav"), sr=16_000, mono=True)
     return engine.prepare(AudioClip(samples.astype(np.float32)))
 
 
@@ -134,7 +128,7 @@ def test_frames_without_any_face_come_back_unchanged(engine: Wav2LipEngine, feat
 def test_five_second_clip_on_cpu(engine: Wav2LipEngine) -> None:
     """A whole 5-second sample (face_5.mp4, 122 frames) renders on this machine's device."""
     frames, fps = _frames("face_5.mp4", 10_000)
-    samples, _ = librosa.load(_media("audio_2.wav"), sr=16_000, mono=True)
+    samples, _ = librosa.load(sample_media("audio_2.wav"), sr=16_000, mono=True)
     features = engine.prepare(AudioClip(samples.astype(np.float32)))
     faces = _track(frames)
     started = time.perf_counter()

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
+from tests.support.media import sample_media
+
 
 
 def read_frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
@@ -27,7 +28,4 @@ def read_frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
 
 @pytest.fixture(scope="session")
 def face_1_frames() -> list[np.ndarray]:
-    path = MEDIA / "face_1.mp4"
-    if not path.is_file():
-        pytest.skip(f"sample media not found at {MEDIA} (a fresh clone has none)")
-    return read_frames(path, limit=60)
+    return read_frames(sample_media("face_1.mp4"), limit=60)

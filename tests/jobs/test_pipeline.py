@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from heygem_daemon.errors import StopRequested
-from heygem_daemon.jobs.pipeline import Pipeline
+from heygem_daemon.jobs.pipeline import MapStage, Pipeline
 from heygem_daemon.media.frames import FrameWriter
 
 
@@ -33,6 +33,119 @@ def _endless():
     """A source that never ends."""
     count = iter(range(10**9))
     return lambda: next(count)
+
+
+def _counting(limit: int | None = None):
+    """A source of 0, 1, 2, ... (ending after ``limit`` items) that records how many it made."""
+    made: list[int] = []
+
+    def produce() -> int | None:
+        if limit is not None and len(made) >= limit:
+            return None
+        made.append(len(made))
+        return made[-1]
+
+    return produce, made
+
+
+def _no_pipeline_threads() -> bool:
+    return not any(t.name.startswith("pipeline-") for t in threading.enumerate())
+
+
+class _Pairs:
+    """A look-ahead stage: holds one item back and emits pairs; flush releases the last one alone."""
+
+    def __init__(self) -> None:
+        self.held: list[int] = []
+
+    def feed(self, item: int):
+        self.held.append(item)
+        if len(self.held) == 2:
+            pair, self.held = tuple(self.held), []
+            return [pair]
+        return []
+
+    def flush(self):
+        return [tuple(self.held)] if self.held else []
+
+
+def test_items_pass_every_stage_in_order_and_flush_releases_what_a_stage_held():
+    """source → look-ahead stage → map → sink: every item arrives once, in order; the clock has every step."""
+    produce, _ = _counting(limit=5)
+    got: list[tuple[int, ...]] = []
+    pipeline = Pipeline(produce, [_Pairs(), MapStage(lambda pair: tuple(10 * x for x in pair))], got.append)
+    pipeline.run()
+    assert [(0, 10), (20, 30), (40,)] == got
+    assert {"source", 0, 1, "sink"} == set(pipeline.clock)
+    assert _no_pipeline_threads()
+
+
+@pytest.mark.parametrize("where", ["source", "stage", "sink"])
+def test_an_error_in_any_step_is_raised_in_the_caller_and_stops_the_rest(where):
+    """The first error, wherever it happens, comes out of run(); the endless source stops and
+    every thread ends (no on_hung needed)."""
+    produce, made = _counting()
+
+    def fail_at_3(item):
+        if item == 3:
+            raise ValueError(f"{where} broke")
+        return item
+
+    def source():
+        return fail_at_3(produce()) if where == "source" else produce()
+
+    stages = [MapStage(fail_at_3 if where == "stage" else (lambda item: item))]
+    sink = fail_at_3 if where == "sink" else (lambda item: None)
+    hung = []
+    pipeline = Pipeline(source, stages, sink, depth=2, on_hung=lambda: hung.append(1))
+    with pytest.raises(ValueError, match=f"{where} broke"):
+        pipeline.run()
+    assert [] == hung
+    assert _no_pipeline_threads()
+    assert len(made) < 20
+
+
+def test_a_stop_request_from_check_ends_the_run_promptly():
+    """check() raising StopRequested (the daemon's forced stop) ends an endless run within a poll or two."""
+    produce, _ = _counting()
+    stop = threading.Event()
+    timer = threading.Timer(0.3, stop.set)
+
+    def check():
+        if stop.is_set():
+            raise StopRequested()
+
+    pipeline = Pipeline(produce, [MapStage(lambda item: item)], lambda item: time.sleep(0.001), check=check)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(StopRequested):
+        pipeline.run()
+    assert time.monotonic() - started < 0.3 + 1.0
+    assert _no_pipeline_threads()
+
+
+def test_queues_are_bounded_whatever_the_source_could_give():
+    """A sink that does not take: the endless source makes at most depth items per queue, plus the
+    one each thread holds; memory is bounded by the queues, not by the video's length."""
+    produce, made = _counting()
+    release = threading.Event()
+    depth = 2
+    peak: list[int] = []
+    deadline = time.monotonic() + 0.5
+
+    def check() -> None:  # after 0.5 s: note how many were made, let the sink go, stop
+        if time.monotonic() > deadline:
+            peak.append(len(made))
+            release.set()
+            raise StopRequested()
+
+    pipeline = Pipeline(produce, [MapStage(lambda item: item)], lambda item: release.wait(), depth=depth,
+                        check=check)
+    with pytest.raises(StopRequested):
+        pipeline.run()
+    queues, threads = 2, 3  # source → q0 → stage → q1 → sink
+    assert peak[0] <= queues * depth + threads
+    assert _no_pipeline_threads()
 
 
 def test_a_forced_stop_returns_within_the_bound_when_the_sink_blocks_forever():

@@ -12,17 +12,6 @@ import pytest
 
 from heygem_daemon.settings import LimitSettings
 
-SHARED_MEDIA = Path(__file__).resolve().parents[2] / ".." / "shared" / "media"
-
-
-@pytest.fixture
-def media_dir() -> Path:
-    """The shared sample media folder; tests that need it skip without it."""
-    if not (SHARED_MEDIA / "face_1.mp4").is_file():
-        pytest.skip(f"sample media not found at {SHARED_MEDIA} (a fresh clone has none)")
-    return SHARED_MEDIA.resolve()
-
-
 @pytest.fixture
 def limits() -> LimitSettings:
     """The default limits."""

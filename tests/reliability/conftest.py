@@ -15,31 +15,29 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.conftest import (  # noqa: F401 -- fixtures re-exported for this folder
-    SHARED_MEDIA,
     DaemonProc,
     daemon_factory,
     drop_job,
     folders,
-    media_dir,
     probe_duration,
     wait_for,
 )
+from tests.support.media import sample_media
 
 
 @pytest.fixture(scope="session")
 def tiny_media(tmp_path_factory) -> dict[str, Path]:
     """A real talking face (face_5) cut to 1.5 s at 256x256 and 1.5 s of real speech."""
-    if not (SHARED_MEDIA / "face_5.mp4").is_file():
-        pytest.skip(f"sample media not found at {SHARED_MEDIA} (a fresh clone has none)")
+    face_5, audio_2 = sample_media("face_5.mp4"), sample_media("audio_2.wav")
     out = tmp_path_factory.mktemp("tiny_media")
     face, voice = out / "face.mp4", out / "voice.wav"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-nostdin", "-y", "-ss", "0.5", "-t", "1.5", "-i", str(SHARED_MEDIA / "face_5.mp4"),
+        ["ffmpeg", "-v", "error", "-nostdin", "-y", "-ss", "0.5", "-t", "1.5", "-i", str(face_5),
          "-vf", "scale=256:256", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28",
          "-c:a", "aac", "-b:a", "64k", str(face)], check=True, timeout=60,
     )
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-nostdin", "-y", "-ss", "0.5", "-t", "1.5", "-i", str(SHARED_MEDIA / "audio_2.wav"),
+        ["ffmpeg", "-v", "error", "-nostdin", "-y", "-ss", "0.5", "-t", "1.5", "-i", str(audio_2),
          "-ac", "1", "-ar", "16000", str(voice)], check=True, timeout=60,
     )
     return {"face": face, "voice": voice}

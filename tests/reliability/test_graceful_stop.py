@@ -9,26 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SHARED_MEDIA, drop_job, read_report, wait_for
+from tests.support.media import sample_media
+
+from .conftest import drop_job, read_report, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def long_voice(tmp_path_factory, media_dir_once) -> Path:
+def long_voice(tmp_path_factory) -> Path:
     """20 s of real speech (audio_2 looped): the video is extended to it, so the render
     lasts several seconds even on a fast machine -- long enough to be mid-video when signalled."""
     out = tmp_path_factory.mktemp("long_voice") / "voice.wav"
     subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-stream_loop", "3", "-i",
-                    str(media_dir_once / "audio_2.wav"), "-t", "20", str(out)], check=True, timeout=60)
+                    str(sample_media("audio_2.wav")), "-t", "20", str(out)], check=True, timeout=60)
     return out
-
-
-@pytest.fixture(scope="module")
-def media_dir_once() -> Path:
-    if not (SHARED_MEDIA / "face_5.mp4").is_file():
-        pytest.skip(f"sample media not found at {SHARED_MEDIA} (a fresh clone has none)")
-    return SHARED_MEDIA.resolve()
 
 
 def _long_job(media_dir: Path, voice: Path) -> dict:

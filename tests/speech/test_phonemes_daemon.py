@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.conftest import daemon_factory, drop_job, folders, media_dir  # noqa: F401 - fixtures
+from tests.daemon.conftest import daemon_factory, drop_job, folders  # noqa: F401 - fixtures
 
 from .tiny_wav2vec2 import build_tiny_model
 
