@@ -314,9 +314,10 @@ class Daemon:
         kind, value = running.outcome[0] if running.outcome else ("retry", None)
         job = running.claim.job
         if kind == "published":
-            self.published.append(value)
-            outbox_name = value.name if value is not None else None
-            self.board.finished(job, self._final_state(value), "published" if value else "already published", outbox_name)
+            path = value.path
+            self.published.append(path)
+            self.board.finished(job, value.outcome.value, "published" if path else "already published",
+                                path.name if path is not None else None)
         elif kind == "stopped":
             log.info("job_checkpointed", job=job)
             self.board.stopped(job)
@@ -326,14 +327,3 @@ class Daemon:
             self._retry_errors[running.claim.name] = f"{job}: {value}"
             log.warning("job_will_retry", job=job, error=str(value), in_s=self.settings.retry_seconds)
             self.board.running_update(job, f"waiting to retry: {value}")
-
-    @staticmethod
-    def _final_state(path: Path | None) -> str:
-        if path is None:
-            return "done"
-        try:
-            import json
-
-            return json.loads((path / "report.json").read_text(encoding="utf-8"))["status"]
-        except (OSError, ValueError, KeyError):
-            return "done"

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+
+class JobOutcome(str, Enum):
+    """How a published job ended: report.json's "status", returned by the runner."""
+
+    DONE = "done"
+    PARTIAL = "partial"
+    FAILED = "failed"
 
 
 class Timings(BaseModel):

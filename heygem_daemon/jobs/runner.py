@@ -31,7 +31,7 @@ from ..settings import Settings
 from ..fsutil import fsync_dir, write_atomic
 from .claimed import NAME_NOT_UTF8, Claim, LeaseData
 from .publish import DISK_FULL, Staging, disk_full_error, publish, stage_sources
-from .report import AudioReport, JobReport, OutputReport, error_text, now_iso
+from .report import AudioReport, JobOutcome, JobReport, OutputReport, error_text, now_iso
 from .spec import JobPlan, OutputPair, load_job
 from .video import VideoTask, VideoTools, make_video
 
@@ -42,6 +42,15 @@ class Progress(Protocol):
     """Where the runner tells what a job is doing: the status page's running line."""
 
     def __call__(self, job: str, detail: str, progress: float | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Published:
+    """What became of a job: its outbox folder and how it ended."""
+
+    #: None: it had been published before a crash, and this run only removed the claim
+    path: Path | None
+    outcome: JobOutcome
 
 
 @dataclass(frozen=True)
@@ -97,14 +106,14 @@ class JobRunner:
         self.track_cache = FaceTrackCache(settings.cache_path / "faces")
 
     # -- the job --------------------------------------------------------------------------
-    def run(self, claim: Claim) -> Path | None:
-        """Process and publish; returns the outbox folder, or None if it was already
-        published before a crash. Raises StopRequested (claim kept for resume) and
-        OutboxUnavailableError (claim kept, retried later)."""
+    def run(self, claim: Claim) -> Published:
+        """Process and publish; returns the outbox folder (None if it was already
+        published before a crash) and the outcome. Raises StopRequested (claim kept
+        for resume) and OutboxUnavailableError (claim kept, retried later)."""
         lease = claim.read_lease() or self._fresh_lease(claim)
         if self._already_published(claim, lease):
             self._release(claim)
-            return None
+            return Published(None, JobOutcome.DONE)
         attempts = int(lease.extra.get("attempts", 0)) + 1
         lease.extra["attempts"] = attempts
         claim.write_lease(lease)
@@ -143,7 +152,7 @@ class JobRunner:
         except OSError as exc:  # the inbox may be full too; the count is only a safeguard
             log.warning("lease_unwritable", job=claim.job, error=str(exc))
 
-    def fail(self, claim: Claim, message: str) -> Path:
+    def fail(self, claim: Claim, message: str) -> Published:
         """Publish the job as failed without processing it (sources kept)."""
         lease = claim.read_lease() or self._fresh_lease(claim)
         try:
@@ -169,7 +178,7 @@ class JobRunner:
         job_sinks.open(lease.staging_id, staging.file("log.jsonl"))
         return staging
 
-    def _run(self, claim: Claim, lease: LeaseData, staging: Staging) -> Path:
+    def _run(self, claim: Claim, lease: LeaseData, staging: Staging) -> Published:
         report = JobReport(job=claim.job, host=self.host, started_at=self._started_at(staging))
         log.info("job_started", folder=str(claim.folder))
         self.progress(claim.job, "checking the job folder")
@@ -308,7 +317,7 @@ class JobRunner:
 
     # -- publishing -----------------------------------------------------------------------
     def _publish(self, claim: Claim, lease: LeaseData, staging: Staging, report: JobReport,
-                 plan: JobPlan | None) -> Path:
+                 plan: JobPlan | None) -> Published:
         self.check_stop()
         write_atomic(staging.file("report.json"), report.model_dump_json(indent=2))
         text = error_text(report)
@@ -332,7 +341,7 @@ class JobRunner:
 
         path = publish(staging, claim.job, before_rename=record)
         self._release(claim)
-        return path
+        return Published(path, JobOutcome(report.status))
 
     def _already_published(self, claim: Claim, lease: LeaseData) -> bool:
         """A crash between the publish rename and removing the claim: don't publish twice."""

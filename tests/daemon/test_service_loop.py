@@ -1,4 +1,4 @@
-"""The daemon's stop never waits without bound: a job stuck on a hung ffmpeg is killed loose."""
+"""The daemon's loop in process: stops never wait without bound, outcomes come from the runner."""
 
 from __future__ import annotations
 
@@ -61,3 +61,23 @@ def test_shutdown_with_a_job_stuck_on_a_hung_process_kills_it_and_returns(tmp_pa
     assert not thread.is_alive()
     [hung] = [e for e in logs if e["event"] == "job_stop_hung"]
     assert ("stuck", 1) == (hung["job"], hung["ffmpeg_killed"])
+
+
+def test_the_status_page_takes_a_finished_jobs_state_from_the_runner(tmp_path: Path):
+    """The runner returns how the job ended (JobOutcome): the page shows 'partial' without the
+    daemon reading report.json back (here there is none to read)."""
+    from heygem_daemon.jobs.report import JobOutcome
+    from heygem_daemon.jobs.runner import Published
+
+    settings = Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox", cache_dir=tmp_path / "cache")
+    (tmp_path / "outbox").mkdir()
+    daemon = Daemon(settings, handle_signals=False, notifier=Notifier.from_environ({}))
+    thread = threading.Thread(target=lambda: None)
+    thread.start()
+    running = _Running(Claim(tmp_path, "half", "host", 1), thread)
+    running.outcome.append(("published", Published(tmp_path / "outbox" / "half", JobOutcome.PARTIAL)))
+    daemon._running = running
+    daemon._collect()
+    [row] = daemon.board.snapshot()["recent"]
+    assert ("half", "partial", "half") == (row["job"], row["state"], row["outbox_name"])
+    assert [tmp_path / "outbox" / "half"] == daemon.published
