@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -49,7 +49,9 @@ class LimitSettings(BaseModel):
     max_file_bytes: int = Field(8 * 1024**3, ge=1)
     max_duration_s: float = Field(2 * 3600.0, gt=0)
     max_width: int = Field(7680, ge=16)
-    max_height: int = Field(4320, ge=16)
+    #: inputs taller than this are refused (``output.max_height`` scales down instead);
+    #: "max_height", its name before 2026-11-29, is still accepted here
+    max_input_height: int = Field(4320, ge=16, validation_alias=AliasChoices("max_input_height", "max_height"))
     max_pixels: int = Field(7680 * 4320, ge=256)
     max_fps: float = Field(120.0, gt=0)
     max_streams: int = Field(16, ge=1)

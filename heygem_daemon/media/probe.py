@@ -87,9 +87,9 @@ def check_limits(info: MediaInfo, limits: LimitSettings) -> None:
     smaller = "Export it at a lower resolution (1080p is plenty)."
     if video.width > limits.max_width:
         _over(name, f"is {video.width} pixels wide, more than the limit of {limits.max_width}", "max_width", smaller)
-    if video.height > limits.max_height:
-        _over(name, f"is {video.height} pixels high, more than the limit of {limits.max_height}", "max_height",
-              smaller)
+    if video.height > limits.max_input_height:
+        _over(name, f"is {video.height} pixels high, more than the limit of {limits.max_input_height}",
+              "max_input_height", smaller)
     if video.width * video.height > limits.max_pixels:
         _over(name, f"has {video.width * video.height} pixels per frame, more than the limit of {limits.max_pixels}",
               "max_pixels", smaller)

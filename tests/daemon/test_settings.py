@@ -37,3 +37,17 @@ def test_a_missing_config_file_is_a_clear_error(tmp_path):
     """--config pointing nowhere says so."""
     with pytest.raises(HeygemError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_the_input_height_limit_keeps_its_old_name_as_an_alias(tmp_path, monkeypatch):
+    """limits.max_input_height (refuses taller inputs) was limits.max_height, which read like
+    output.max_height (scales down): the old name in a config file or the environment still works."""
+    config = tmp_path / "daemon.toml"
+    config.write_text("[limits]\nmax_height = 2160\n", encoding="utf-8")
+    assert 2160 == load_settings(config).limits.max_input_height
+    config.write_text("[limits]\nmax_input_height = 1440\n", encoding="utf-8")
+    assert 1440 == load_settings(config).limits.max_input_height
+    assert 1080 == load_settings(config).output.max_height
+    config.write_text("", encoding="utf-8")
+    monkeypatch.setenv("HEYGEM_LIMITS__MAX_HEIGHT", "720")
+    assert 720 == load_settings(config).limits.max_input_height

@@ -101,7 +101,7 @@ def test_file_name_that_looks_like_an_option_or_url(media_dir: Path, tmp_path: P
     [
         ("max_duration_s", 1.0),
         ("max_width", 640),
-        ("max_height", 640),
+        ("max_input_height", 640),
         ("max_pixels", 100_000),
         ("max_fps", 24.0),
         ("max_streams", 1),
