@@ -46,6 +46,17 @@ class SyncFigure(BaseModel):
     frames: int
 
 
+class TimelineReport(BaseModel):
+    """How a video shorter than its audio was extended (media.timeline.Timeline)."""
+
+    #: the when_video_shorter policy actually used
+    policy: str
+    #: the policy the job asked for
+    requested: str
+    #: why ``policy`` differs from ``requested`` (pingpong over the spool cap loops instead)
+    fallback_reason: str | None = None
+
+
 class OutputReport(BaseModel):
     video: str
     audio: str
@@ -59,6 +70,8 @@ class OutputReport(BaseModel):
     sync: SyncFigure | None = None
     #: why ``sync`` is null ("the video has no speech", ...)
     sync_reason: str | None = None
+    #: the when_video_shorter policy used for this output; an addition to ARCHITECTURE §4
+    timeline: TimelineReport | None = None
     timings_s: Timings = Field(default_factory=Timings)
 
 

@@ -28,11 +28,11 @@ from ..logging import get_logger
 from ..media.audio import file_digest
 from ..media.frames import FrameWriter, decode_rate, output_size
 from ..media.probe import VideoInfo, probe
-from ..media.timeline import FrameSource, output_frame_count
+from ..media.timeline import FrameSource, Timeline, output_frame_count
 from ..settings import LimitSettings, OutputSettings
 from .pipeline import MapStage, Pipeline
 from .avatar import avatar_profile
-from .report import OutputReport, SyncFigure, Timings
+from .report import OutputReport, SyncFigure, TimelineReport, Timings
 
 log = get_logger()
 
@@ -93,9 +93,11 @@ def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, repo
     else:
         faces = tracked = _TrackedFaces(tools.tracker)
     try:
-        frames, with_face = _render(task, plan, faces, features, tools, report.timings_s)
+        frames, with_face, timeline = _render(task, plan, faces, features, tools, report.timings_s)
     finally:
         faces.close()
+    report.timeline = TimelineReport(policy=timeline.policy, requested=timeline.requested,
+                                     fallback_reason=timeline.fallback_reason)
     if tracked is not None:
         _store_track(tools, plan, tracked)
     if with_face == 0:
@@ -292,7 +294,7 @@ class _FaceStage:
 
 
 def _render(task: VideoTask, plan: _Plan, faces: FaceSource, features: AudioFeatures, tools: VideoTools,
-            timings: Timings) -> tuple[int, int]:
+            timings: Timings) -> tuple[int, int, Timeline]:
     engine = tools.engine
     width, height = plan.size
     info = plan.info
@@ -333,4 +335,4 @@ def _render(task: VideoTask, plan: _Plan, faces: FaceSource, features: AudioFeat
     timings.decode = round(clock.get("source", 0.0), 3)
     timings.render = round(clock.get(1, 0.0), 3)
     timings.encode = round(clock.get("sink", 0.0) + time.perf_counter() - closing, 3)
-    return counts[0], counts[1]
+    return counts[0], counts[1], source.timeline

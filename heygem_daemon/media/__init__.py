@@ -9,7 +9,7 @@ from .audio import decode_audio, file_digest
 from .frames import FrameReader, FrameWriter, decode_rate, output_size
 from .probe import AudioInfo, MediaInfo, VideoInfo, probe
 from .safety import ffmpeg_base_args
-from .timeline import FrameSource, output_frame_count, source_index
+from .timeline import FrameSource, Timeline, output_frame_count, source_index
 
 __all__ = [
     "AudioInfo",
@@ -17,6 +17,7 @@ __all__ = [
     "FrameSource",
     "FrameWriter",
     "MediaInfo",
+    "Timeline",
     "VideoInfo",
     "decode_audio",
     "decode_rate",

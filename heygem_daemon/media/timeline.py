@@ -8,6 +8,7 @@ whole (with silence after the voice).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Iterator
@@ -28,6 +29,18 @@ _COUNT_SLACK_RATIO = 0.02
 #: at most this much disk for one video's spool; past it, "loop" decodes the
 #: video again for each round and "pingpong" falls back to "loop" (logged)
 SPOOL_MAX_BYTES = 4 * 1024**3
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """How a shorter video is extended for one output: decided once, when its frames are planned."""
+
+    #: the when_video_shorter policy actually used ("pingpong", "loop", "freeze")
+    policy: str
+    #: the policy the job asked for
+    requested: str
+    #: why ``policy`` differs from ``requested`` (None when it does not)
+    fallback_reason: str | None = None
 
 
 def output_frame_count(audio_duration_s: float, fps: float, source_frames: int, when_longer: str) -> int:
@@ -68,7 +81,7 @@ class FrameSource:
     length; freeze keeps only the last frame.  Only the frames the plan will
     revisit are written (a video one frame shorter than its audio spools one
     frame, not the whole video), and a spool that would exceed
-    ``spool_max_bytes`` is replaced by decoding the file again.  The true frame
+    ``spool_max_bytes`` (default ``SPOOL_MAX_BYTES``) is replaced by decoding the file again.  The true frame
     count is the number decoded (probe's estimate may be off by a few).
     """
 
@@ -82,13 +95,15 @@ class FrameSource:
         spool_dir: Path,
         *,
         fps_text: str | None = None,
-        spool_max_bytes: int = SPOOL_MAX_BYTES,
+        spool_max_bytes: int | None = None,
     ) -> None:
         source_index(0, 1, when_shorter)  # rejects an unknown policy now, not mid-video
         self.path = Path(path)
         self.size = size
         self.n_out = n_out
         self.when_shorter = when_shorter
+        #: the policy used for this output, and why it differs from the one asked for
+        self.timeline = Timeline(when_shorter, when_shorter)
         #: real number of source frames, known once the reader has ended
         self.decoded_frames: int | None = None
         self._frame_shape = (size[1], size[0], 3)
@@ -105,7 +120,8 @@ class FrameSource:
         #: re-decoding reader for "loop" rounds when no spool is kept
         self._again: FrameReader | None = None
         if when_shorter != "freeze" and n_out > _spool_threshold(source_frames):
-            self._plan_spool(Path(spool_dir), source_frames, spool_max_bytes)
+            cap = SPOOL_MAX_BYTES if spool_max_bytes is None else spool_max_bytes
+            self._plan_spool(Path(spool_dir), source_frames, cap)
         try:
             self._reader = FrameReader(path, size, fps_text=fps_text)
         except BaseException:
@@ -117,9 +133,11 @@ class FrameSource:
         high_n = source_frames + max(_COUNT_SLACK_FRAMES, round(source_frames * _COUNT_SLACK_RATIO))
         lo, hi = _revisited(self.when_shorter, self.n_out, low_n, high_n)
         if (hi - lo) * self._frame_bytes > max_bytes and self.when_shorter == "pingpong":
+            gib = (hi - lo) * self._frame_bytes / 1024**3
             log.warning("pingpong_spool_too_large", file=self.path.name, frames=hi - lo,
-                        gib=round((hi - lo) * self._frame_bytes / 1024**3, 1), instead="loop")
-            self.when_shorter = "loop"
+                        gib=round(gib, 1), instead="loop")
+            self._fall_back("loop", f"pingpong would spool {_size((hi - lo) * self._frame_bytes)} of frames, "
+                                    f"over the {_size(max_bytes)} cap")
             lo, hi = _revisited("loop", self.n_out, low_n, high_n)
         if (hi - lo) * self._frame_bytes > max_bytes:
             return  # loop rounds decode the file again (_revisit)
@@ -128,6 +146,10 @@ class FrameSource:
         end = lo + max_bytes // self._frame_bytes if self.when_shorter == "pingpong" else hi
         self._spool_range = (lo, end)
         self._open_spool(spool_dir)
+
+    def _fall_back(self, policy: str, reason: str) -> None:
+        self.when_shorter = policy
+        self.timeline = replace(self.timeline, policy=policy, fallback_reason=reason)
 
     def _open_spool(self, spool_dir: Path) -> None:
         spool_dir.mkdir(parents=True, exist_ok=True)
@@ -199,7 +221,7 @@ class FrameSource:
                 # probe promised more frames than the file holds and nothing
                 # was spooled: hold the last frame rather than fail the video
                 log.warning("video_shorter_than_probed", file=self.path.name, frames=n, policy=self.when_shorter)
-                self.when_shorter = "freeze"
+                self._fall_back("freeze", f"the video has {n} frames, fewer than probed, and they were not spooled")
             return n - 1, self._last.copy()
         frame = np.empty(self._frame_shape, dtype=np.uint8)
         got = os.preadv(self._spool_fd, [frame.data], (src - lo) * self._frame_bytes)
@@ -263,6 +285,15 @@ def _revisited(when_shorter: str, n_out: int, low_n: int, high_n: int) -> tuple[
     if when_shorter == "pingpong":
         return max(0, 2 * low_n - 1 - n_out), high_n
     return 0, min(high_n, max(0, n_out - low_n))
+
+
+def _size(n_bytes: float) -> str:
+    """A byte count for people: "57.6 KiB", "4.0 GiB"."""
+    for unit in ("bytes", "KiB", "MiB"):
+        if n_bytes < 1024:
+            return f"{n_bytes:.0f} bytes" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.1f} GiB"
 
 
 def _spool_threshold(source_frames: int) -> int:

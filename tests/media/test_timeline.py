@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from heygem_daemon.media import FrameReader, FrameSource, output_frame_count, source_index
+from heygem_daemon.media import FrameReader, FrameSource, Timeline, output_frame_count, source_index
 
 SIZE = (160, 120)
 FRAME_BYTES = SIZE[0] * SIZE[1] * 3
@@ -176,3 +176,14 @@ def test_pingpong_over_the_byte_cap_falls_back_to_loop(make_video, tmp_path: Pat
                      spool_max_bytes=SIZE[0] * SIZE[1] * 3) as source:
         srcs = [src for _, src, _ in source]
     assert [i % 25 for i in range(60)] == srcs
+
+
+def test_the_timeline_records_the_policy_used_and_why(make_video, tmp_path: Path) -> None:
+    """pingpong over the spool cap: the timeline says loop, that pingpong was asked for, and why."""
+    with FrameSource(make_video(seconds=1.0), SIZE, 60, 25, "pingpong", tmp_path / "s",
+                     spool_max_bytes=FRAME_BYTES) as capped:
+        assert "loop" == capped.timeline.policy
+        assert "pingpong" == capped.timeline.requested
+        assert "over the 56.2 KiB cap" in (capped.timeline.fallback_reason or "")
+    with FrameSource(make_video(name="b.mp4", seconds=1.0), SIZE, 60, 25, "pingpong", tmp_path / "t") as roomy:
+        assert Timeline("pingpong", "pingpong", None) == roomy.timeline
