@@ -29,8 +29,6 @@ _POLL_S = 0.1
 #: how long a stopping pipeline waits for its threads, before and again after ``on_hung``
 JOIN_TIMEOUT_S = 10.0
 
-#: a step's key in ``Pipeline.clock``: "source", the stage's index, or "sink"
-ClockKey = str | int
 _Queue = queue.Queue[Any]
 
 
@@ -40,6 +38,9 @@ def _nothing() -> None:
 
 class Stage(Protocol):
     """One step: ``feed`` may hold items back (look-ahead) and ``flush`` releases them at the end."""
+
+    #: the step's key in ``Pipeline.clock``
+    name: str
 
     def feed(self, item: Any) -> Iterable[Any]: ...
 
@@ -51,6 +52,7 @@ class MapStage:
     """A one-in, one-out stage from a plain function."""
 
     fn: Callable[[Any], Any]
+    name: str = "map"
 
     def feed(self, item: Any) -> Iterable[Any]:
         return (self.fn(item),)
@@ -66,8 +68,12 @@ class Pipeline:
     consume: Callable[[Any], None]
     depth: int = 2
     check: Callable[[], None] = _nothing
-    #: seconds each step spent in its own work (not waiting on queues): "source", 0..n-1, "sink"
-    clock: dict[ClockKey, float] = field(default_factory=dict)
+    #: the names of the source and sink steps in ``clock``
+    source_name: str = "source"
+    sink_name: str = "sink"
+    #: seconds each step spent in its own work (not waiting on queues), by step name
+    #: (``source_name``, each stage's ``name``, ``sink_name``; steps that share a name add up)
+    clock: dict[str, float] = field(default_factory=dict)
     #: called in the caller's thread when the threads outlive ``join_timeout_s`` after a stop:
     #: kill what they may be blocked on (the video's ffmpeg processes)
     on_hung: Callable[[], None] = _nothing
@@ -79,7 +85,7 @@ class Pipeline:
         errors: list[BaseException] = []
         workers = [self._thread("pipeline-source", self._source, queues[0], stop, errors)]
         for index, stage in enumerate(self.stages):
-            workers.append(self._thread(f"pipeline-stage{index}", self._stage, index, stage,
+            workers.append(self._thread(f"pipeline-{stage.name}", self._stage, stage,
                                         queues[index], queues[index + 1], stop, errors))
         workers.append(self._thread("pipeline-sink", self._sink, queues[-1], stop, errors))
         for worker in workers:
@@ -116,7 +122,7 @@ class Pipeline:
             errors.append(exc)
             stop.set()
 
-    def _timed(self, key: ClockKey, fn: Callable[..., Any], *args: Any) -> Any:
+    def _timed(self, key: str, fn: Callable[..., Any], *args: Any) -> Any:
         started = time.perf_counter()
         try:
             return fn(*args)
@@ -125,25 +131,25 @@ class Pipeline:
 
     def _source(self, out: _Queue, stop: threading.Event) -> None:
         while not stop.is_set():
-            item = self._timed("source", self.produce)
+            item = self._timed(self.source_name, self.produce)
             if not _put(out, _END if item is None else item, stop) or item is None:
                 return
 
-    def _stage(self, index: int, stage: Stage, inq: _Queue, out: _Queue, stop: threading.Event) -> None:
+    def _stage(self, stage: Stage, inq: _Queue, out: _Queue, stop: threading.Event) -> None:
         while (item := _get(inq, stop)) is not None:
             if item is _END:
-                for result in self._timed(index, lambda: list(stage.flush())):
+                for result in self._timed(stage.name, lambda: list(stage.flush())):
                     if not _put(out, result, stop):
                         return
                 _put(out, _END, stop)
                 return
-            for result in self._timed(index, lambda: list(stage.feed(item))):
+            for result in self._timed(stage.name, lambda: list(stage.feed(item))):
                 if not _put(out, result, stop):
                     return
 
     def _sink(self, inq: _Queue, stop: threading.Event) -> None:
         while (item := _get(inq, stop)) is not None and item is not _END:
-            self._timed("sink", self.consume, item)
+            self._timed(self.sink_name, self.consume, item)
 
 
 def _join_all(threads: list[threading.Thread], timeout_s: float) -> bool:

@@ -30,7 +30,7 @@ from ..media.frames import FrameWriter, decode_rate, output_size
 from ..media.probe import VideoInfo, probe
 from ..media.timeline import FrameSource, Timeline, output_frame_count
 from ..settings import LimitSettings, OutputSettings
-from .pipeline import MapStage, Pipeline
+from .pipeline import MapStage, Pipeline, Stage
 from .avatar import avatar_profile
 from .report import OutputReport, SyncFigure, TimelineReport, Timings
 
@@ -270,6 +270,8 @@ class _TrackedFaces:
 class _FaceStage:
     """Pipeline stage: attaches final faces to each batch, holding batches back until they are final."""
 
+    name = "faces"
+
     def __init__(self, faces: FaceSource, size: tuple[int, int]) -> None:
         self.faces = faces
         self.size = size
@@ -326,13 +328,14 @@ def _render(task: VideoTask, plan: _Plan, faces: FaceSource, features: AudioFeat
             source.kill()
             writer.kill()
 
-        pipeline = Pipeline(produce, [_FaceStage(faces, plan.size), MapStage(render)], writer.write,
+        stages: list[Stage] = [_FaceStage(faces, plan.size), MapStage(render, name="render")]
+        pipeline = Pipeline(produce, stages, writer.write, source_name="decode", sink_name="encode",
                             depth=QUEUE_DEPTH, check=tools.check_stop, on_hung=kill_ffmpeg)
         pipeline.run()
         closing = time.perf_counter()
     clock = pipeline.clock
-    timings.faces = round(timings.faces + clock.get(0, 0.0), 3)
-    timings.decode = round(clock.get("source", 0.0), 3)
-    timings.render = round(clock.get(1, 0.0), 3)
-    timings.encode = round(clock.get("sink", 0.0) + time.perf_counter() - closing, 3)
+    timings.faces = round(timings.faces + clock.get("faces", 0.0), 3)
+    timings.decode = round(clock.get("decode", 0.0), 3)
+    timings.render = round(clock.get("render", 0.0), 3)
+    timings.encode = round(clock.get("encode", 0.0) + time.perf_counter() - closing, 3)
     return counts[0], counts[1], source.timeline

@@ -55,6 +55,8 @@ def _no_pipeline_threads() -> bool:
 class _Pairs:
     """A look-ahead stage: holds one item back and emits pairs; flush releases the last one alone."""
 
+    name = "pairs"
+
     def __init__(self) -> None:
         self.held: list[int] = []
 
@@ -70,13 +72,14 @@ class _Pairs:
 
 
 def test_items_pass_every_stage_in_order_and_flush_releases_what_a_stage_held():
-    """source → look-ahead stage → map → sink: every item arrives once, in order; the clock has every step."""
+    """source → look-ahead → map → sink: every item arrives once, in order; the clock times each step by name."""
     produce, _ = _counting(limit=5)
     got: list[tuple[int, ...]] = []
-    pipeline = Pipeline(produce, [_Pairs(), MapStage(lambda pair: tuple(10 * x for x in pair))], got.append)
+    tens = MapStage(lambda pair: tuple(10 * x for x in pair), name="tens")
+    pipeline = Pipeline(produce, [_Pairs(), tens], got.append, source_name="count", sink_name="collect")
     pipeline.run()
     assert [(0, 10), (20, 30), (40,)] == got
-    assert {"source", 0, 1, "sink"} == set(pipeline.clock)
+    assert {"count", "pairs", "tens", "collect"} == set(pipeline.clock)
     assert _no_pipeline_threads()
 
 

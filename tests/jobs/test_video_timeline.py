@@ -43,3 +43,5 @@ def test_pingpong_over_the_spool_cap_is_recorded_as_a_loop(tmp_path: Path, media
     assert ("loop", "pingpong") == (report.timeline.policy, report.timeline.requested)
     assert "over the 1 bytes cap" in (report.timeline.fallback_reason or "")
     assert 50 == report.frames
+    # the render pass's steps are timed by name (decode, faces, render, encode)
+    assert all(t > 0 for t in (report.timings_s.decode, report.timings_s.render, report.timings_s.encode))
