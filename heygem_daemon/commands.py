@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import HeygemError
+from .runtime import configure_runtime
 from .settings import Settings
 
 
@@ -125,6 +126,7 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
             version = out.splitlines()[0] if out else ""
         checks.append((tool, exe is not None, version or "not found: install ffmpeg (apt install ffmpeg)"))
     checks.append(_gpu_check(settings))
+    configure_runtime(settings)  # engines load here as they do in the daemon
     checks.append(_default_engine_check(settings))
     checks.append(_engine_check(settings))
     checks.append(_phonemes_check(settings))

@@ -4,12 +4,14 @@ torch's intra-op thread count belongs to the whole process: an engine that set i
 per batch and restored it afterwards would race with itself when videos render in
 parallel (``workers > 1``), each thread restoring what another had just set.  So
 the daemon decides it here, before any engine is created, and nothing changes it
-afterwards.
+afterwards.  The other switches live here too: the warnings filter, cuDNN's
+kernel search and transformers' progress bars.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 from .logging import get_logger
 from .settings import Settings
@@ -35,6 +37,22 @@ def configure_runtime(settings: Settings) -> None:
     """Set the process-wide switches; called once by the daemon before it creates an engine."""
     import torch
 
+    # watchdog 7 warns when a recursive inotify watch re-adds a callback for a
+    # folder created and removed quickly (our claim renames); harmless, and the
+    # scan is the source of truth anyway
+    warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
     threads = torch_threads(settings)
     torch.set_num_threads(threads)
-    log.info("runtime_configured", torch_threads=threads)
+    if settings.models.wav2lip is not None:
+        # Wav2Lip's batches have one shape: let cuDNN time its kernels once and keep the
+        # fastest (the channels-last fp16 ones); no effect without CUDA
+        torch.backends.cudnn.benchmark = True
+    _quiet_progress_bars()
+    log.info("runtime_configured", torch_threads=threads, cudnn_benchmark=torch.backends.cudnn.benchmark)
+
+
+def _quiet_progress_bars() -> None:
+    """tqdm bars on stderr (transformers loading a model) would end up as garbage lines in journald."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()

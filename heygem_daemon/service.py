@@ -139,8 +139,8 @@ class Daemon:
         # no writer (another host sharing the outbox included) is still writing them
         for folder in (self.settings.outbox, self.settings.state_path):
             remove_atomic_temps(folder, older_than_s=60.0)
-        self.watcher.start()
         configure_runtime(self.settings)
+        self.watcher.start()
         self._load_models()
         if self._handle_signals:
             signal.signal(signal.SIGTERM, self._on_signal)

@@ -89,8 +89,8 @@ class Wav2LipEngine:
         net = load_checkpoint(path).to(device)
         if self._cuda:
             # channels-last lets cuDNN use its fastest fp16 convolution kernels
+            # (runtime.configure_runtime turns on cuDNN's kernel search)
             net = net.to(memory_format=torch.channels_last)
-            torch.backends.cudnn.benchmark = True
         return net
 
     def describe(self) -> dict[str, Any]:

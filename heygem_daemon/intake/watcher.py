@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +23,6 @@ from .settle import SettleTracker
 __all__ = ["InboxWatcher", "ReadyJob", "ScanResult"]
 
 log = get_logger()
-
-# watchdog 7 warns when a recursive inotify watch re-adds a callback for a
-# folder created and removed quickly (our claim renames); harmless, and the
-# scan is the source of truth anyway
-warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
-
 
 class _WakeHandler(FileSystemEventHandler):
     def __init__(self, wake: threading.Event) -> None:

@@ -137,10 +137,8 @@ def _load(folder: Path) -> tuple[Any, Any, Any]:
             hint=f"Set {SETTING} to a downloaded wav2vec2 phoneme model folder, or remove the setting.",
         )
     from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC
-    from transformers.utils import logging as hf_logging
 
-    # tqdm bars on stderr would end up as garbage lines in journald
-    hf_logging.disable_progress_bar()
+    # transformers' progress bars are switched off at start-up (runtime.configure_runtime)
     try:
         tokenizer = _load_tokenizer(folder)
         extractor = Wav2Vec2FeatureExtractor.from_pretrained(folder, local_files_only=True)
