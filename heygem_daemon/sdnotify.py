@@ -22,9 +22,9 @@ import socket
 import threading
 from collections.abc import Mapping
 
-import structlog
+from .logging import get_logger
 
-log = structlog.get_logger(__name__)
+log = get_logger()
 
 #: longest a single notification may block the caller
 SEND_TIMEOUT_S = 1.0
@@ -120,7 +120,7 @@ class Notifier:
             sock = self._socket()
             sock.sendto(message.encode("utf-8"), self._address)
         except OSError as err:
-            log.warning("sd_notify send failed", error=str(err), message=message.split("\n", 1)[0])
+            log.warning("sd_notify_failed", error=str(err), message=message.split("\n", 1)[0])
             return False
         return True
 
@@ -164,7 +164,7 @@ def _address(socket_path: str | None) -> str | bytes | None:
     if socket_path.startswith("/"):
         return socket_path
     # vsock:... (systemd >= 253 in VMs) and relative paths are not for us.
-    log.warning("sd_notify socket not supported, notifications off", notify_socket=socket_path)
+    log.warning("sd_notify_socket_unsupported", notify_socket=socket_path)
     return None
 
 
@@ -175,7 +175,7 @@ def _positive_int(env: Mapping[str, str], key: str) -> int | None:
     try:
         value = int(raw)
     except ValueError:
-        log.warning("ignoring malformed systemd variable", variable=key, value=raw)
+        log.warning("systemd_variable_malformed", variable=key, value=raw)
         return None
     return value if value > 0 else None
 

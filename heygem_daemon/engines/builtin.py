@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import structlog
 import torch
 
 from ..errors import EngineError
+from ..logging import get_logger
 from ..speech import MouthCurve, mouth_curve
 from ..speech.acoustic import shipped_model
 from ..speech.avatar import AvatarProfile
@@ -34,7 +34,7 @@ from .builtin_geometry import MAX_GAP_IOD, plan_warp
 from .device import select_device
 from .builtin_warp import warp_batch
 
-log = structlog.get_logger()
+log = get_logger()
 
 #: landmark count of the face tracker this engine was built for
 _MESH_POINTS = 478
@@ -49,7 +49,7 @@ def _load_phonemes(folder: Path | None, device: torch.device):
     try:
         return PhonemeRecognizer(folder, device=device)
     except PhonemeModelError as exc:
-        log.error("engine.phonemes_unavailable", reason=str(exc), fallback="phones:pocketsphinx")
+        log.error("phonemes_unavailable", reason=str(exc), fallback="phones:pocketsphinx")
         return None
 
 
@@ -76,7 +76,7 @@ class BuiltinEngine:
         self.acoustic = shipped_model()
         #: extra keyword arguments for :func:`mouth_curve` (benchmarks compare speech sources with it)
         self.speech_options: dict[str, object] = {}
-        log.info("engine.ready", engine=self.name, device=self.device,
+        log.info("engine_ready", engine=self.name, device=self.device,
                  phonemes=self.phonemes.describe() if self.phonemes else None)
 
     def prepare(self, audio: AudioClip, *, transcript: str | None = None) -> AudioFeatures:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-import structlog
 import torch
 
 from ..errors import EngineError, for_admin
+from ..logging import get_logger
 
-log = structlog.get_logger()
+log = get_logger()
 
 R = TypeVar("R")
 
@@ -26,7 +26,7 @@ def select_device(requested: str) -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda:0")
         log.warning(
-            "engine.device.cpu_fallback",
+            "cpu_fallback",
             reason="no usable CUDA GPU (torch.cuda.is_available() is False)",
             torch=torch.__version__,
             cuda_build=torch.version.cuda,
@@ -84,5 +84,5 @@ def _halve(size: int, min_batch: int, exc: BaseException) -> int:
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     smaller = max(min_batch, size // 2)
-    log.warning("engine.batch.out_of_memory", batch=size, retry_with=smaller)
+    log.warning("batch_out_of_memory", batch=size, retry_with=smaller)
     return smaller

@@ -7,12 +7,11 @@ import importlib
 import time
 from typing import Callable
 
-import structlog
-
 from ..errors import EngineError
+from ..logging import get_logger
 from .base import Engine, EngineConfig
 
-log = structlog.get_logger()
+log = get_logger()
 
 EngineFactory = Callable[[EngineConfig], Engine]
 

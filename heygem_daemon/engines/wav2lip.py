@@ -15,16 +15,16 @@ from typing import Any, Sequence
 
 import cv2
 import numpy as np
-import structlog
 import torch
 
 from ..errors import EngineError, for_admin
+from ..logging import get_logger
 from .base import AudioClip, AudioFeatures, EngineConfig, Face
 from .device import run_batched, select_device
 from .wav2lip_audio import SAMPLE_RATE, mel_filterbank, mel_windows, melspectrogram
 from .wav2lip_net import load_checkpoint, parameter_count
 
-log = structlog.get_logger()
+log = get_logger()
 
 #: the network's face size
 CROP = 96
@@ -83,7 +83,7 @@ class Wav2LipEngine:
         self._model_batch = self.batch_size
         self._mel_basis = mel_filterbank()
         self._mask = feather_mask(CROP)
-        log.info("engine.wav2lip.loaded", **self.describe())
+        log.info("wav2lip_loaded", **self.describe())
 
     def _load(self, path: Path, device: torch.device) -> torch.nn.Module:
         net = load_checkpoint(path).to(device)

@@ -11,12 +11,11 @@ import re
 import zipfile
 from pathlib import Path
 
-import structlog
-
 from ..fsutil import atomic_file
+from ..logging import get_logger
 from .track import FaceTrack
 
-log = structlog.get_logger()
+log = get_logger()
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -38,10 +37,10 @@ class FaceTrackCache:
         try:
             track = FaceTrack.load(path)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            log.warning("faces.cache_unreadable", path=str(path), error=str(exc))
+            log.warning("face_cache_unreadable", path=str(path), error=str(exc))
             return None
         if track.tracker != tracker_name or not _consistent(track):
-            log.warning("faces.cache_mismatch", path=str(path))
+            log.warning("face_cache_mismatch", path=str(path))
             return None
         return track
 

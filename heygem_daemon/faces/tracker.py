@@ -18,11 +18,11 @@ from typing import Iterable
 
 import cv2
 import numpy as np
-import structlog
 
+from ..logging import get_logger
 from .track import FaceTrack
 
-log = structlog.get_logger()
+log = get_logger()
 
 #: mediapipe face mesh with ``refine_landmarks`` (iris points included)
 NUM_LANDMARKS = 478
@@ -61,7 +61,7 @@ class FaceTracker:
             for frame in frames:
                 raw.append(self._landmarks(mesh, frame))
         track = _assemble(raw, self._sigma, self.name)
-        log.debug("faces.tracked", frames=len(track), with_face=track.frames_with_face)
+        log.debug("tracker_finished", frames=len(track), with_face=track.frames_with_face)
         return track
 
     def _open_mesh(self):  # -> mediapipe FaceMesh, a context manager

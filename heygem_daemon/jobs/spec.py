@@ -20,14 +20,14 @@ from pathlib import Path
 from collections.abc import Collection, Iterable
 from typing import Any, Callable, TypeVar
 
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import JobValidationError, LimitExceededError, raise_setting
+from ..logging import get_logger
 from ..settings import OutputSettings, Settings
 from .folder import AUDIO_EXTS, JOB_TOML, VIDEO_EXTS, Entry, open_regular, partial_names, scan_folder
 
-log = structlog.get_logger()
+log = get_logger()
 
 _T = TypeVar("_T")
 

@@ -18,9 +18,9 @@ import subprocess
 import threading
 from typing import IO, Sequence, cast
 
-import structlog
+from ..logging import get_logger
 
-log = structlog.get_logger()
+log = get_logger()
 
 #: lines of stderr kept for error messages (ffmpeg can print megabytes)
 STDERR_TAIL_LINES = 40

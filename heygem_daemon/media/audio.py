@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-import structlog
 
+from ..logging import get_logger
 from ..types import SAMPLE_RATE, AudioClip
 from ..errors import UNREADABLE_HINT, LimitExceededError, MediaError, duration_text, raise_setting
 from ..settings import LimitSettings
@@ -16,7 +16,7 @@ from ._process import OwnedProcess
 from .probe import ffmpeg_reason, probe
 from .safety import ffmpeg_base_args, hardened_input
 
-log = structlog.get_logger()
+log = get_logger()
 
 _DIGEST_CHUNK = 1024 * 1024
 #: pipe reads of 64 k samples (256 KiB)

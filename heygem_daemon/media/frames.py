@@ -17,14 +17,14 @@ from typing import Iterator
 import cv2
 import numpy as np
 from numpy.typing import NDArray
-import structlog
 
 from ..errors import UNREADABLE_HINT, MediaError
+from ..logging import get_logger
 from ._process import STOP_GRACE_S, OwnedProcess
 from .probe import VideoInfo, ffmpeg_reason
 from .safety import ffmpeg_base_args, hardened_input
 
-log = structlog.get_logger()
+log = get_logger()
 
 #: how long the encoder may take to flush its last frames after stdin closes
 FINALISE_TIMEOUT_S = 300.0

@@ -9,14 +9,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from ..errors import UNREADABLE_HINT, LimitExceededError, MediaError, duration_text, raise_setting
+from ..logging import get_logger
 from ..settings import LimitSettings
 from ._process import OwnedProcess
 from .safety import ffprobe_base_args, hardened_input_options, input_url
 
-log = structlog.get_logger()
+log = get_logger()
 
 
 @dataclass(frozen=True)

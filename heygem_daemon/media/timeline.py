@@ -15,12 +15,12 @@ from typing import Iterator
 
 import numpy as np
 from numpy.typing import NDArray
-import structlog
 
 from ..errors import MediaError
+from ..logging import get_logger
 from .frames import FrameReader
 
-log = structlog.get_logger()
+log = get_logger()
 
 #: probe's frame count may be off by a few frames; within this margin the
 #: video is treated as possibly too short and spooled for revisits

@@ -33,14 +33,13 @@ from __future__ import annotations
 
 import unicodedata
 
-import structlog
-
+from ..logging import get_logger
 from .align import Phone
 from .ctc import PhoneSegment
 from .visemes import _DEFAULT as VISEMES_DEFAULT
 from .visemes import VISEMES
 
-log = structlog.get_logger()
+log = get_logger()
 
 #: single IPA symbol → the ARPAbet class whose viseme it shares
 IPA_TO_CLASS: dict[str, str] = {
@@ -132,5 +131,5 @@ def segments_to_phones(segments: list[PhoneSegment]) -> list[Phone]:
         for k, name in enumerate(classes):
             phones.append(Phone(name, seg.start_s + k * step, seg.start_s + (k + 1) * step))
     if unknown:
-        log.info("speech.ipa_unknown_symbols", symbols=sorted(unknown), shape="neutral")
+        log.info("ipa_unknown_symbols", symbols=sorted(unknown), shape="neutral")
     return phones

@@ -19,14 +19,14 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import structlog
 
+from ..logging import get_logger
 from .ctc import PhoneSegment
 from .acoustic import AcousticModel
 from .curve import MouthCurve
 from .loudness import loudness_curve
 
-log = structlog.get_logger()
+log = get_logger()
 
 #: ``samples -> timed IPA phones``; the engine binds model, device and cache
 PhonemeSource = Callable[[np.ndarray], list[PhoneSegment]]
@@ -80,10 +80,10 @@ def _recognised_curve(curve: MouthCurve, samples: np.ndarray, rate: int, opinion
     try:
         phones = recognize_phones(samples, rate)
     except PhoneRecognitionFailed as exc:
-        log.warning("speech.phones_failed", reason=str(exc), fallback="loudness")
+        log.warning("phones_failed", reason=str(exc), fallback="loudness")
         return None
     if not any(p.name != "SIL" for p in phones):
-        log.info("speech.phones_empty", fallback="loudness")
+        log.info("phones_empty", fallback="loudness")
         return None
     return apply_visemes(curve, phones, source=SOURCE, acoustic=opinion)
 
@@ -96,7 +96,7 @@ def _transcript_curve(curve: MouthCurve, samples: np.ndarray, rate: int, transcr
     try:
         phones = align_phones(samples, rate, transcript)
     except AlignmentFailed as exc:
-        log.warning("speech.alignment_failed", reason=str(exc), fallback="next source")
+        log.warning("alignment_failed", reason=str(exc), fallback="next source")
         return None
     return apply_visemes(curve, phones, acoustic=opinion)
 
@@ -111,9 +111,9 @@ def _phoneme_curve(curve: MouthCurve, samples: np.ndarray, phonemes: PhonemeSour
     # shape errors...); a phoneme model is only one source of mouth shapes, so any
     # failure here means "use the next source", never a failed job
     except Exception as exc:  # noqa: BLE001
-        log.error("speech.phonemes_failed", reason=f"{type(exc).__name__}: {exc}", fallback="next source")
+        log.error("phonemes_failed", reason=f"{type(exc).__name__}: {exc}", fallback="next source")
         return None
     if not segments:
-        log.info("speech.phonemes_empty", fallback="next source")
+        log.info("phonemes_empty", fallback="next source")
         return None
     return apply_visemes(curve, segments_to_phones(segments), source=PHONEMES_SOURCE, acoustic=opinion)

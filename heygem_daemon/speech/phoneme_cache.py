@@ -12,12 +12,11 @@ import json
 import re
 from pathlib import Path
 
-import structlog
-
 from ..fsutil import atomic_file
+from ..logging import get_logger
 from .ctc import PhoneSegment
 
-log = structlog.get_logger()
+log = get_logger()
 
 _VERSION = 1
 _SAFE = re.compile(r"[^0-9A-Za-z_-]")
@@ -45,7 +44,7 @@ class PhonemeCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("speech.phoneme_cache_unreadable", path=str(path), reason=str(exc))
+            log.warning("phoneme_cache_unreadable", path=str(path), reason=str(exc))
             return None
 
     def put(self, digest: str, model_id: str, segments: list[PhoneSegment]) -> None:
@@ -63,7 +62,7 @@ class PhonemeCache:
             with atomic_file(path) as handle:
                 json.dump(payload, handle, ensure_ascii=False)
         except OSError as exc:
-            log.warning("speech.phoneme_cache_unwritable", path=str(path), reason=str(exc))
+            log.warning("phoneme_cache_unwritable", path=str(path), reason=str(exc))
 
 
 def recognize_cached(

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import structlog
 import torch
 
 from ..errors import EngineError
+from ..logging import get_logger
 from .ctc import PhoneSegment, ctc_segments, fill_gaps
 
-log = structlog.get_logger()
+log = get_logger()
 
 SAMPLE_RATE = 16_000
 WINDOW_S = 20.0
@@ -77,7 +77,7 @@ class PhonemeRecognizer:
         self._hop = self._window - overlap
         self.tokens, self.blank_id, self.skip_ids = _vocabulary(tokenizer, self._model.config)
         self.load_s = round(time.perf_counter() - started, 3)
-        log.info("speech.phonemes.loaded", **self.describe())
+        log.info("phoneme_model_loaded", **self.describe())
 
     @property
     def vocab_size(self) -> int:

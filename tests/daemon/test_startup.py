@@ -44,5 +44,5 @@ def test_the_default_engine_is_created_once_before_ready_and_no_job_pays_for_it(
     assert ("builtin", "cpu") == (created["engine"], created["device"]) and created["load_s"] >= 0
     assert events.index("engine_created") < events.index("daemon_started") < events.index("job_started")
     for job in (first, second):
-        loads = [e for e in _job_events(job) if e in ("engine_created", "engine.ready") or e.endswith(".loaded")]
+        loads = [e for e in _job_events(job) if e in ("engine_created", "engine_ready") or e.endswith("_loaded")]
         assert [] == loads, job.name

@@ -26,7 +26,7 @@ def test_auto_falls_back_to_cpu_with_a_log_line() -> None:
     """'auto' without CUDA gives the CPU and says so in a warning."""
     with capture_logs() as logs:
         assert select_device("auto") == torch.device("cpu")
-    assert [e["event"] for e in logs] == ["engine.device.cpu_fallback"]
+    assert [e["event"] for e in logs] == ["cpu_fallback"]
     assert logs[0]["log_level"] == "warning"
 
 
@@ -65,7 +65,7 @@ def test_out_of_memory_halves_and_remembers() -> None:
     assert [x for chunk in results for x in chunk] == list(range(6))
     assert size == 2
     assert calls[:3] == [(0, 6), (0, 4), (0, 2)]
-    assert [e["event"] for e in logs] == ["engine.batch.out_of_memory"] * 2
+    assert [e["event"] for e in logs] == ["batch_out_of_memory"] * 2
 
 
 def test_out_of_memory_at_min_batch_is_an_engine_error() -> None:

@@ -45,7 +45,7 @@ def test_non_english_transcript_falls_back_to_the_phone_recogniser(speech_1):
     with capture_logs() as logs:
         curve = mouth_curve(speech_1, RATE, transcript="你好，世界")
     assert curve.source == "phones:pocketsphinx"
-    assert any(entry["event"] == "speech.alignment_failed" for entry in logs)
+    assert any(entry["event"] == "alignment_failed" for entry in logs)
 
 
 def test_unalignable_transcript_falls_back(speech_1):

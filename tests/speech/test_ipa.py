@@ -71,5 +71,5 @@ def test_segments_become_phones_and_unknown_symbols_are_logged_once():
         phones = segments_to_phones(segments)
     assert [("AA", 0.0, 0.1), ("IH", 0.1, 0.2)] == [(p.name, p.start_s, round(p.end_s, 6)) for p in phones[:2]]
     assert 4 == len(phones)
-    unknown = [e for e in logs if e["event"] == "speech.ipa_unknown_symbols"]
+    unknown = [e for e in logs if e["event"] == "ipa_unknown_symbols"]
     assert 1 == len(unknown) and ["ʘ"] == unknown[0]["symbols"]

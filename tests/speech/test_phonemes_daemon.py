@@ -41,7 +41,7 @@ def test_report_names_the_phoneme_source(daemon_factory, short_job, tmp_path, co
     [audio] = report["audio"]
     assert ("phonemes:wav2vec2" if configured else "phones:pocketsphinx") == audio["source"]
     assert audio["features_s"] > 0
-    events = [row for row in daemon.events() if row.get("event") == "speech.phonemes.loaded"]
+    events = [row for row in daemon.events() if row.get("event") == "phoneme_model_loaded"]
     assert configured == bool(events)
 
 

@@ -64,7 +64,7 @@ def test_recogniser_failure_falls_back_to_the_next_source(speech_1):
     with capture_logs() as logs:
         curve = mouth_curve(speech_1[:RATE], RATE, phonemes=broken)
     assert "phones:pocketsphinx" == curve.source
-    assert any(e["event"] == "speech.phonemes_failed" and "out of memory" in e["reason"] for e in logs)
+    assert any(e["event"] == "phonemes_failed" and "out of memory" in e["reason"] for e in logs)
 
 
 def test_engine_reports_phonemes_and_caches_them(model_dir, clip, tmp_path):
@@ -93,6 +93,6 @@ def test_broken_model_folder_falls_back_to_the_phone_recogniser(tmp_path, clip):
     with capture_logs() as logs:
         engine = BuiltinEngine(EngineConfig(models={"phonemes": folder}))
     assert engine.phonemes is None
-    errors = [e for e in logs if e["event"] == "engine.phonemes_unavailable"]
+    errors = [e for e in logs if e["event"] == "phonemes_unavailable"]
     assert errors and "models.phonemes" in errors[0]["reason"]
     assert "phones:pocketsphinx" == engine.prepare(clip).source
