@@ -1,4 +1,5 @@
-"""The daemon's loop in process: stops never wait without bound, outcomes come from the runner."""
+"""The daemon's loop in process: one iteration at a time on an injected clock, stops that never wait
+without bound, outcomes that come from the runner."""
 
 from __future__ import annotations
 
@@ -81,3 +82,71 @@ def test_the_status_page_takes_a_finished_jobs_state_from_the_runner(tmp_path: P
     [row] = daemon.board.snapshot()["recent"]
     assert ("half", "partial", "half") == (row["job"], row["state"], row["outbox_name"])
     assert [tmp_path / "outbox" / "half"] == daemon.published
+
+
+def _loop_daemon(tmp_path: Path) -> Daemon:
+    """A daemon driven by the test: no signal handlers, no watcher thread, no systemd, the paint engine."""
+    settings = Settings(inbox=tmp_path / "inbox", outbox=tmp_path / "outbox", cache_dir=tmp_path / "cache",
+                        default_engine="paint", settle_seconds=30.0,
+                        engines={"paint": "tests.support.paint_engine:PaintEngine"})
+    for folder in (settings.inbox, settings.outbox):
+        folder.mkdir(parents=True)
+    daemon = Daemon(settings, handle_signals=False, notifier=Notifier.from_environ({}))
+    daemon.claimer.ensure_dirs()
+    return daemon
+
+
+def _drop(inbox: Path, name: str, media_dir: Path, *, ready: bool) -> None:
+    import subprocess
+
+    build = inbox.parent / f".build-{name}"
+    build.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(media_dir / "face_2.mp4"), "-t", "1", "-an",
+                    "-c:v", "copy", str(build / "face.mp4")], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=220:d=1", str(build / "voice.wav")],
+                   check=True)
+    if ready:
+        (build / "READY").touch()
+    build.rename(inbox / name)
+
+
+def test_one_iteration_claims_a_ready_job_and_the_next_collects_it(tmp_path: Path, media_dir: Path):
+    """A job with READY is claimed and started by a single iteration(now); once its thread has
+    ended, the next iteration publishes it: outbox folder, status page, and the daemon's list."""
+    daemon = _loop_daemon(tmp_path)
+    _drop(daemon.settings.inbox, "one", media_dir, ready=True)
+    now = time.time()
+
+    daemon.iteration(now)
+
+    running = daemon._running
+    assert running is not None and "one" == running.claim.job
+    assert [] == [p.name for p in daemon.settings.inbox.iterdir() if not p.name.startswith(".")]
+    running.thread.join(120)
+    assert not running.thread.is_alive()
+
+    daemon.iteration(now + 1.0)
+
+    assert daemon._running is None
+    assert [daemon.settings.outbox / "one"] == daemon.published
+    assert (daemon.settings.outbox / "one" / "face_voice.mp4").is_file()
+    [row] = daemon.board.snapshot()["recent"]
+    assert ("one", "done") == (row["job"], row["state"])
+    daemon.shutdown()
+
+
+def test_a_job_without_ready_waits_for_the_injected_clock_to_pass_its_settle_time(tmp_path: Path, media_dir: Path):
+    """No READY marker: iterations within settle_seconds (on the clock the test passes in, no
+    sleeping) leave the job in the inbox; the first one past it claims the job."""
+    daemon = _loop_daemon(tmp_path)
+    _drop(daemon.settings.inbox, "slow", media_dir, ready=False)
+    now = time.time()
+
+    daemon.iteration(now)
+    daemon.iteration(now + 29.0)
+    assert daemon._running is None
+
+    daemon.iteration(now + 31.0)
+
+    assert daemon._running is not None and "slow" == daemon._running.claim.job
+    daemon.shutdown()
