@@ -2,7 +2,7 @@
 
 For an output video and the audio it was driven by, mouth opening is measured
 with dlib's 68-point landmark model -- a detector independent of the engine's
-mediapipe face mesh -- and compared with the audio's loudness envelope:
+face mesh -- and compared with the audio's loudness envelope:
 
 * corr      Pearson correlation of mouth opening with loudness (dB), per frame
 * lag_ms    the audio shift (searched over +-200 ms in 5 ms steps) giving the

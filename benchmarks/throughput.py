@@ -77,7 +77,7 @@ def stage_figures(clip: Path, audio: Path, engine_name: str, work: Path) -> dict
     decode_s, frames = timed(lambda: np.stack(list(FrameReader(clip, size))))
     n = len(frames)
     tracker = FaceTracker()
-    # the pipeline hands the tracker full-size frames; it downscales for mediapipe itself
+    # the pipeline hands the tracker full-size frames; it downscales for the face mesh itself
     track_s, track = timed(lambda: tracker.track(iter(frames)))
     clip_audio = decode_audio(audio, LIMITS)
     features_s, features = timed(lambda: engine.prepare(clip_audio))

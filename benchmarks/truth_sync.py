@@ -10,7 +10,7 @@ rendered mouth is then compared frame by frame with the person's real mouth in
 B.  And the other way round (B's frames, A's audio).
 
 Everything is measured with dlib's 68-point landmarks (the ``bench`` extra),
-never with the engine's own mediapipe tracker:
+never with the engine's own face tracker:
 
 * opening = inner-lip gap (mean of three vertical pairs) / face width (jaw 0–16)
 * width   = outer mouth-corner distance (48–54) / face width

@@ -10,10 +10,13 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 need_apt=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+# Any CPython 3.11-3.13 will do (pyproject.toml: requires-python); the
+# system's python3 first (Debian 12: 3.11, Ubuntu 24.04: 3.12, Debian 13 and
+# Ubuntu 25.x: 3.13), then any versioned one installed beside it.
 PY=${PYTHON:-}
 if [ -z "$PY" ]; then
-  for cand in python3.12 python3.11 python3; do
-    if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  for cand in python3 python3.13 python3.12 python3.11; do
+    if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))'; then
       PY=$cand; break
     fi
   done

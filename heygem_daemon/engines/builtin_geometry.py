@@ -10,7 +10,7 @@ the renderer maps every pixel piecewise-linearly between the knots.  A
 piecewise map can close a mouth exactly (two knots meet), which a smooth
 thin-plate spline cannot.
 
-Indices are mediapipe face-mesh landmarks (478 points with refinement).
+Indices are MediaPipe face-mesh landmarks (478 points with refinement, faces/facemesh.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,15 @@
-"""Face tracking with mediapipe's face mesh: 478 landmarks per frame, smoothed.
+"""Face tracking: MediaPipe's face-mesh models on LiteRT, 478 landmarks per frame, smoothed.
 
-Why mediapipe 0.10.21: it is the last release whose wheel ships the face
-detector and face-mesh models, so tracking works offline with nothing but
-PyPI, at ~3-5 ms a frame on one CPU core.  Its video mode tracks the mesh from
-frame to frame and runs the detector again by itself whenever tracking
-confidence drops (a cut, a head turned away), which is the re-detection we
-need.
+The models (face detector, attention face mesh) ship inside the package and
+run on ``ai-edge-litert``, Google's maintained TFLite runtime, which has wheels
+for CPython 3.11-3.13 and numpy 2 (``facemesh.py`` holds the pipeline,
+``attention.py`` the mesh's custom operators).  Until 2026-11 the tracker ran
+the same models through mediapipe 0.10.21, the last release whose wheel
+carried them; that release pinned numpy<2 and has no Python 3.13 wheel
+(docs/tracking.md compares the two: same landmarks to ~0.1 px).  Tracking runs in video
+mode: the face found in one frame gives the next frame's region, and the
+detector runs again whenever the mesh loses the face (a cut, a head turned
+away).
 
 The whole video is tracked before the track is returned, so smoothing is an
 offline, centred (zero-phase) filter: it removes landmark jitter without the
@@ -20,21 +24,28 @@ import cv2
 import numpy as np
 
 from ..logging import get_logger
+from .facemesh import FaceMesh
 from .track import FaceTrack
 
 log = get_logger()
 
-#: mediapipe face mesh with ``refine_landmarks`` (iris points included)
+#: MediaPipe's face mesh with refinement: 468 mesh points + 2 x 5 iris points
 NUM_LANDMARKS = 478
 #: Gaussian sigma (frames) of the centred landmark smoothing.  One frame keeps
 #: a fast syllable's lip opening while removing the sub-pixel shimmer.
 SMOOTH_SIGMA_FRAMES = 1.0
+#: names the models and the pipeline in the face-track cache key: change it
+#: whenever either changes what the landmarks are
+PIPELINE = "facemesh-attention-v2"
 
 
-def _mediapipe_version() -> str:
-    import mediapipe
+def _litert_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-    return str(getattr(mediapipe, "__version__", "unknown"))
+    try:
+        return version("ai-edge-litert")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class FaceTracker:
@@ -52,7 +63,7 @@ class FaceTracker:
         self._detect_conf = min_detection_confidence
         self._track_conf = min_tracking_confidence
         self._sigma = smooth_sigma
-        self.name = f"mediapipe-{_mediapipe_version()}-facemesh-v1-s{smooth_sigma:g}"
+        self.name = f"litert-{_litert_version()}-{PIPELINE}-s{smooth_sigma:g}"
 
     def track(self, frames: Iterable[np.ndarray]) -> FaceTrack:
         """Track one video's frames (BGR uint8, in order); absent faces get present=False."""
@@ -64,31 +75,27 @@ class FaceTracker:
         log.debug("tracker_finished", frames=len(track), with_face=track.frames_with_face)
         return track
 
-    def _open_mesh(self):  # -> mediapipe FaceMesh, a context manager
-        # A fresh graph per video: video mode keeps tracking state between calls.
-        from mediapipe.python.solutions.face_mesh import FaceMesh
+    def _open_mesh(self) -> FaceMesh:
+        # A fresh mesh per video: it carries the tracked region from frame to frame.
+        return FaceMesh(min_detection_confidence=self._detect_conf, min_tracking_confidence=self._track_conf)
 
-        return FaceMesh(
-            static_image_mode=False,
-            max_num_faces=1,
-            refine_landmarks=True,
-            min_detection_confidence=self._detect_conf,
-            min_tracking_confidence=self._track_conf,
-        )
-
-    def _landmarks(self, mesh, frame: np.ndarray) -> np.ndarray | None:
+    def _landmarks(self, mesh: FaceMesh, frame: np.ndarray) -> np.ndarray | None:
         """Normalised (478, 2) landmarks of one frame, or None when no face is found."""
         small = _downscale(frame, self.max_side)
-        result = mesh.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
-        faces = result.multi_face_landmarks
-        if not faces:
+        points = mesh.process(small)
+        if points is None:
             return None
-        points = faces[0].landmark
-        return np.array([(p.x, p.y) for p in points], dtype=np.float32)
+        height, width = small.shape[:2]
+        return (points / np.float32([width, height])).astype(np.float32)
 
 
 def _downscale(frame: np.ndarray, max_side: int) -> np.ndarray:
-    """Shrink so the longer side is at most ``max_side``; landmarks are normalised anyway."""
+    """Shrink so the longer side is at most ``max_side``; landmarks are normalised anyway.
+
+    mediapipe's tracker did the same, and the engine's thresholds were set on
+    its landmarks: sampling the face from the full frame instead moved the
+    landmarks of rendered (warped) mouths by up to 0.01 of the eye distance
+    (docs/tracking.md)."""
     height, width = frame.shape[:2]
     scale = max_side / max(height, width)
     if scale >= 1.0:

@@ -1,7 +1,7 @@
 """Stages over bounded queues: source → stage → … → sink, each in its own thread.
 
 Decoding, face tracking, rendering and encoding overlap (the reader and writer
-are ffmpeg processes fed by threads; mediapipe and torch release the GIL in
+are ffmpeg processes fed by threads; LiteRT and torch release the GIL in
 their native code), and memory is bounded by ``depth`` items per queue
 whatever the video's length.  An error in any stage stops them all and is
 re-raised in the caller's thread; ``check`` (the stop flag) is polled there.

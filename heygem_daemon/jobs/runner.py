@@ -72,7 +72,7 @@ PreparedAudio = AudioReady | AudioFailed
 
 
 class TrackerPool:
-    """mediapipe graphs are not thread-safe: one tracker per concurrent video."""
+    """Face-mesh trackers (LiteRT interpreters) are not thread-safe: one per concurrent video."""
 
     def __init__(self) -> None:
         self._free: queue.SimpleQueue[FaceTracker] = queue.SimpleQueue()

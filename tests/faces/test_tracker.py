@@ -41,7 +41,7 @@ def test_landmarks_follow_a_known_shift_and_scale(tracker, face_1_frames, dx, dy
 
 
 def test_landmarks_are_resolution_independent(tracker, face_1_frames):
-    """A frame upscaled 2x (detected downscaled to max_side) gives 2x the pixel landmarks."""
+    """A frame upscaled 2x (tracked downscaled to max_side) gives 2x the pixel landmarks."""
     frame = face_1_frames[10]
     big = cv2.resize(frame, None, fx=2.0, fy=2.0, interpolation=cv2.INTER_CUBIC)
     error = np.linalg.norm(_landmarks(tracker, big) - 2.0 * _landmarks(tracker, frame), axis=1)
@@ -83,6 +83,7 @@ def test_track_is_compact_normalised_and_smooth(tracker, face_1_frames):
 
 
 def test_name_identifies_the_tracker_version():
-    """The cache-key name changes with the mediapipe version and smoothing."""
-    assert FaceTracker().name.startswith("mediapipe-0.10.21-facemesh")
+    """The cache-key name names the runtime, its version and the pipeline, and changes with smoothing."""
+    assert FaceTracker().name.startswith("litert-2.")
+    assert "-facemesh-attention-v2-" in FaceTracker().name
     assert FaceTracker(smooth_sigma=2).name != FaceTracker().name
