@@ -89,8 +89,18 @@ def _analyse(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSett
 
 
 def _track(video_path: Path, plan: _Plan, tools: VideoTools, count: int) -> FaceTrack:
-    with FrameReader(video_path, plan.size, fps_text=decode_rate(plan.info)) as reader:
+    # decoded straight at the size the tracker works at (it shrinks larger frames
+    # anyway, and tracks are stored normalised): a quarter of the pipe bytes at 720p
+    with FrameReader(video_path, _analysis_size(plan.size, tools.tracker.max_side),
+                     fps_text=decode_rate(plan.info)) as reader:
         return tools.tracker.track(itertools.islice(iter(reader), count))
+
+
+def _analysis_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """``size`` shrunk to fit ``max_side`` (never enlarged), even, aspect kept."""
+    width, height = size
+    scale = min(1.0, max_side / max(width, height))
+    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
 def _gap(track: FaceTrack, index: int, width: int, height: int) -> float:
