@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +27,7 @@ from ..engines.base import AudioClip
 from ..engines.builtin_geometry import source_gap
 from ..errors import HeygemError
 from ..faces.track import FaceTrack
+from ..fsutil import write_atomic
 from ..logging import get_logger
 from ..media.audio import decode_audio
 from ..media.frames import FrameReader, decode_rate
@@ -129,9 +128,6 @@ def _load(path: Path) -> AvatarProfile | None:
 def _store(path: Path, profile: AvatarProfile) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(profile.to_dict(), fh)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(profile.to_dict()))
     except OSError as exc:
         log.warning("avatar_cache_unwritable", path=str(path), error=str(exc))

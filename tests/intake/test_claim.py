@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from heygem_daemon.intake.claim import Claim, Claimer
+from tests.support.processes import dead_pid
 
 
 def _job(inbox: Path, name: str = "job") -> Path:
@@ -50,7 +51,7 @@ def test_this_hosts_old_claims_are_resumed_and_other_hosts_only_after_their_leas
     """A restart adopts its own host's claims at once; another host's only once its lease is stale."""
     _job(tmp_path, "mine")
     _job(tmp_path, "theirs")
-    old_me = Claimer(tmp_path, host="me", pid=_dead_pid())
+    old_me = Claimer(tmp_path, host="me", pid=dead_pid())
     other = Claimer(tmp_path, host="other", pid=2)
     old_me.ensure_dirs()
     old_me.claim("mine")
@@ -71,22 +72,10 @@ def test_a_live_sibling_daemon_on_this_host_keeps_its_claim_until_its_lease_expi
     sibling = Claimer(tmp_path, host="me", pid=os.getpid())
     sibling.ensure_dirs()
     sibling.claim("busy")
-    me = Claimer(tmp_path, host="me", pid=_dead_pid())
+    me = Claimer(tmp_path, host="me", pid=dead_pid())
     assert me.adoptable(lease_seconds=60, now=time.time()) == []
     assert [c.job for c in me.adoptable(lease_seconds=60, now=time.time() + 61)] == ["busy"]
 
-
-def _dead_pid() -> int:
-    """A pid no process has right now."""
-    pid = 4_000_000
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return pid
-        except PermissionError:
-            pass
-        pid -= 1
 
 
 def test_heartbeat_keeps_a_lease_fresh(tmp_path):
@@ -131,7 +120,7 @@ def _age(path: Path, seconds: float) -> None:
 def test_a_lease_temp_file_of_a_dead_process_on_this_host_is_swept(tmp_path):
     """A kill inside write_atomic leaves '.<claim>.lease.<pid>.<tid>.tmp': removed once that pid is gone."""
     _job(tmp_path)
-    dead = _dead_pid()
+    dead = dead_pid()
     old = Claimer(tmp_path, host="me", pid=dead)
     old.ensure_dirs()
     claim = old.claim("job")
@@ -148,7 +137,7 @@ def test_a_temp_file_of_a_live_writer_is_kept(tmp_path):
     owner = Claimer(tmp_path, host="me", pid=os.getpid())
     owner.ensure_dirs()
     writing = _temp_of(owner.claim("job"), os.getpid())
-    assert [] == Claimer(tmp_path, host="me", pid=_dead_pid()).sweep(lease_seconds=60)
+    assert [] == Claimer(tmp_path, host="me", pid=dead_pid()).sweep(lease_seconds=60)
     assert writing.exists()
 
 
@@ -170,7 +159,7 @@ def test_a_lease_left_without_its_folder_is_swept(tmp_path):
     """A kill between removing a finished job's folder and its lease leaves the lease alone: swept."""
     _job(tmp_path, "mine")
     _job(tmp_path, "theirs")
-    dead = Claimer(tmp_path, host="me", pid=_dead_pid())
+    dead = Claimer(tmp_path, host="me", pid=dead_pid())
     dead.ensure_dirs()
     other = Claimer(tmp_path, host="other", pid=77)
     mine, theirs = dead.claim("mine"), other.claim("theirs")
@@ -185,7 +174,7 @@ def test_a_lease_left_without_its_folder_is_swept(tmp_path):
 def test_the_lease_of_a_live_claim_and_foreign_files_are_never_swept(tmp_path):
     """A claimed job's lease (even an old one) and files that are not ours stay where they are."""
     _job(tmp_path)
-    dead = Claimer(tmp_path, host="me", pid=_dead_pid())
+    dead = Claimer(tmp_path, host="me", pid=dead_pid())
     dead.ensure_dirs()
     claim = dead.claim("job")
     _age(claim.lease_path, 1000)
@@ -199,7 +188,7 @@ def test_the_lease_of_a_live_claim_and_foreign_files_are_never_swept(tmp_path):
 def test_adopting_moves_folder_and_lease_together(tmp_path):
     """After adopt only our folder and our lease remain, and the lease keeps the old staging id."""
     _job(tmp_path)
-    old = Claimer(tmp_path, host="me", pid=_dead_pid())
+    old = Claimer(tmp_path, host="me", pid=dead_pid())
     old.ensure_dirs()
     old_claim = old.claim("job")
     staging_id = old_claim.read_lease().staging_id
@@ -215,7 +204,7 @@ def test_a_kill_inside_adopt_leaves_only_sweepable_litter(tmp_path):
     other = Claimer(tmp_path, host="other", pid=77)
     other.ensure_dirs()
     old_claim = other.claim("job")
-    killed_adopter = Claim(other.root, "job", "me", _dead_pid())
+    killed_adopter = Claim(other.root, "job", "me", dead_pid())
     killed_adopter.write_lease(old_claim.read_lease())
     me = Claimer(tmp_path, host="me", pid=os.getpid())
     assert [killed_adopter.lease_path.name] == me.sweep(lease_seconds=60)

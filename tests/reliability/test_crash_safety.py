@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import drop_job, job_folders, media_duration, read_report, sha256, wait_for
+from tests.support.processes import dead_pid
 
 pytestmark = pytest.mark.slow
 
@@ -157,7 +158,7 @@ def test_a_kill_after_staging_the_sources_does_not_fail_the_resumed_job(daemon_f
 
     d = daemon_factory({"settle_seconds": 0.2, "poll_interval": 0.2})
     drop_job(d.inbox, "linked", {"a.mp4": tiny_media["face"], "voice.wav": tiny_media["voice"]})
-    dead = Claimer(d.inbox, host=host_name(), pid=_dead_pid())
+    dead = Claimer(d.inbox, host=host_name(), pid=dead_pid())
     dead.ensure_dirs()
     claim = dead.claim("linked")
     staging = Staging(d.outbox, claim.read_lease().staging_id)
@@ -169,14 +170,3 @@ def test_a_kill_after_staging_the_sources_does_not_fail_the_resumed_job(daemon_f
     assert "done" == read_report(out)["status"], read_report(out)
     assert sha256(out / "source" / "voice.wav") == sha256(tiny_media["voice"])
 
-
-def _dead_pid() -> int:
-    pid = 4_000_000
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return pid
-        except PermissionError:
-            pass
-        pid -= 1
