@@ -19,6 +19,8 @@ from .logging import get_logger
 
 log = get_logger()
 MAX_RECENT = 100
+#: notices (failed notifications, retention moves) kept for the page, newest first
+MAX_NOTICES = 50
 
 
 @dataclass
@@ -38,12 +40,14 @@ class StatusBoard:
         self.outbox = outbox
         self.host = host
         self._history_path = state_dir / "recent.json"
+        self._notices_path = state_dir / "notices.json"
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self.waiting: dict[str, str] = {}
         self.queued: list[JobStatus] = []
         self.running: dict[str, JobStatus] = {}
         self.recent: list[JobStatus] = self._load_recent()
+        self.notices: list[dict[str, str]] = self._load_notices()
         self.problem: str | None = None
 
     def _load_recent(self) -> list[JobStatus]:
@@ -51,6 +55,13 @@ class StatusBoard:
             rows = json.loads(self._history_path.read_text(encoding="utf-8"))
             return [JobStatus(**row) for row in rows][:MAX_RECENT]
         except (OSError, ValueError, TypeError):
+            return []
+
+    def _load_notices(self) -> list[dict[str, str]]:
+        try:
+            rows = json.loads(self._notices_path.read_text(encoding="utf-8"))
+            return [{"at": str(r["at"]), "kind": str(r["kind"]), "text": str(r["text"])} for r in rows][:MAX_NOTICES]
+        except (OSError, ValueError, TypeError, KeyError):
             return []
 
     # -- updates ------------------------------------------------------------------------
@@ -70,12 +81,26 @@ class StatusBoard:
             self.recent.insert(0, JobStatus(job, state, detail, outbox_name=outbox_name))
             del self.recent[MAX_RECENT:]
             rows = [asdict(r) for r in self.recent]
+        self._save(self._history_path, rows)
+        self.write()
+
+    def notice(self, kind: str, text: str) -> None:
+        """Something people should know that is not a job's state: a notification that
+        could not be sent, a job moved to the trash by retention.  Newest first, bounded,
+        kept across restarts like the finished jobs."""
+        with self._lock:
+            self.notices.insert(0, {"at": now_iso(), "kind": kind, "text": text})
+            del self.notices[MAX_NOTICES:]
+            rows = list(self.notices)
+        self._save(self._notices_path, rows)
+        self.write()
+
+    def _save(self, path: Path, rows: list) -> None:
         try:
-            self._history_path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self._history_path, json.dumps(rows))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, json.dumps(rows))
         except OSError as exc:
             log.warning("status_history_unwritable", error=str(exc))
-        self.write()
 
     def stopped(self, job: str) -> None:
         with self._lock:
@@ -92,6 +117,7 @@ class StatusBoard:
                 "queued": [asdict(j) for j in self.queued],
                 "running": [asdict(j) for j in self.running.values()],
                 "recent": [asdict(j) for j in self.recent],
+                "notices": [dict(n) for n in self.notices],
             }
 
     def write(self) -> None:
@@ -123,6 +149,8 @@ def render_html(data: dict) -> str:
         ("Queued", data["queued"]),
         ("Waiting for files", [{"job": w["job"], "state": "waiting", "detail": w["detail"]} for w in data["waiting"]]),
         ("Finished (newest first)", data["recent"]),
+        ("Notices (newest first)", [{"job": n["kind"], "state": n["kind"], "detail": n["text"], "since": n["at"]}
+                                    for n in data.get("notices", [])]),
     ]
     for title, items in sections:
         rows.append(f"<h2>{esc(title)} ({len(items)})</h2>")

@@ -29,3 +29,20 @@ def test_job_names_are_escaped_in_the_page(tmp_path):
     board = StatusBoard(tmp_path, tmp_path / "state", "h")
     board.finished("<script>alert(1)</script>", "failed", "x", None)
     assert "<script>alert" not in (tmp_path / "index.html").read_text()
+
+
+def test_notices_are_listed_newest_first_bounded_and_survive_a_restart(tmp_path):
+    """notice() adds to status.json's "notices" (newest first, at most MAX_NOTICES), kept across restarts."""
+    from heygem_daemon.status import MAX_NOTICES
+
+    board = StatusBoard(tmp_path, tmp_path / "state", "h")
+    for i in range(MAX_NOTICES + 3):
+        board.notice("retention", f"moved job-{i} to .trash")
+    board.notice("notify_failed", "webhook https://example.invalid: HTTP 500")
+    data = json.loads((tmp_path / "status.json").read_text())
+    assert len(data["notices"]) == MAX_NOTICES
+    assert data["notices"][0]["kind"] == "notify_failed" and data["notices"][1]["text"] == f"moved job-{MAX_NOTICES + 2} to .trash"
+    assert {"at", "kind", "text"} == set(data["notices"][0])
+    assert "webhook https://example.invalid: HTTP 500" in (tmp_path / "index.html").read_text()
+    again = StatusBoard(tmp_path, tmp_path / "state", "h")
+    assert again.notices == data["notices"]
