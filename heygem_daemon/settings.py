@@ -70,6 +70,30 @@ class ModelSettings(BaseModel):
     phonemes: Path | None = None
 
 
+class StatusSettings(BaseModel):
+    """``[status]``: the page people open on the share (``outbox/index.html``)."""
+
+    model_config = {"extra": "forbid"}
+
+    #: IANA time zone the page shows times in ("Europe/Berlin"); unset: the host's own zone
+    timezone: str | None = None
+    #: how often an open page looks for news, in seconds
+    refresh_s: float = Field(5.0, ge=1, le=3600)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}': use an IANA name like 'Europe/Berlin' or 'UTC'") from None
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the daemon can be told, with the defaults an admin gets."""
 
@@ -114,6 +138,8 @@ class Settings(BaseSettings):
     output: OutputSettings = OutputSettings()
     limits: LimitSettings = LimitSettings()
     models: ModelSettings = ModelSettings()
+    #: the status page (issue 14, part A)
+    status: StatusSettings = StatusSettings()
 
     @field_validator("device")
     @classmethod
