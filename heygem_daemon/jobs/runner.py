@@ -31,7 +31,7 @@ from ..settings import Settings
 from ..speech.loudness import loudness_curve
 from ..fsutil import fsync_dir, write_atomic
 from .claimed import NAME_NOT_UTF8, Claim, LeaseData
-from .publish import DISK_FULL, Staging, disk_full_error, publish, stage_sources
+from .publish import DISK_FULL, Permissions, Staging, disk_full_error, publish, stage_sources
 from .poster import cut_posters
 from .report import AudioReport, JobOutcome, JobReport, OutputReport, error_text, now_iso
 from .spec import JobPlan, OutputPair, load_job
@@ -343,7 +343,8 @@ class JobRunner:
             lease.publishing_to = name
             claim.write_lease(lease)
 
-        path = publish(staging, claim.job, before_rename=record)
+        path = publish(staging, claim.job, before_rename=record,
+                       permissions=Permissions.from_settings(self.settings.publish))
         self._release(claim)
         return Published(path, JobOutcome(report.status))
 
