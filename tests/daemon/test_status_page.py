@@ -1,48 +1,45 @@
-"""The status page people read on the share."""
+"""The status page with the real daemon: a real job, then the page as a browser shows it.
+
+The page's states one by one (running, failed, done, polling) are specified in
+tests/status/; this is the whole chain: runner → poster → publish → board → page.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
-from heygem_daemon.status import JobStatus, StatusBoard
+import pytest
+from bs4 import BeautifulSoup
 
+from tests.support.browser import browser  # noqa: F401 -- the fixture
 
-def test_status_json_and_html_show_running_queued_and_newest_finished_first(tmp_path):
-    """A running job shows 'video 3 of 8'; finished jobs list newest first and survive a restart."""
-    board = StatusBoard(tmp_path, tmp_path / "state", "host1")
-    board.finished("old", "done", "published", "old")
-    board.finished("bad", "failed", "published", "bad")
-    board.set_inbox({"arriving": "settling (3/10 s unchanged)"}, [JobStatus("next", "queued")], None)
-    board.running_update("big", "video 3 of 8: 40%", 0.3)
-    data = json.loads((tmp_path / "status.json").read_text())
-    assert data["running"][0]["detail"] == "video 3 of 8: 40%"
-    assert [r["job"] for r in data["recent"]] == ["bad", "old"]
-    assert data["queued"][0]["job"] == "next" and data["waiting"][0]["job"] == "arriving"
-    page = (tmp_path / "index.html").read_text()
-    assert "video 3 of 8" in page and "<script" not in page
-    again = StatusBoard(tmp_path, tmp_path / "state", "host1")
-    assert [r.job for r in again.recent] == ["bad", "old"]
+from .conftest import drop_job
+
+pytestmark = pytest.mark.slow
+
+ASSETS = Path(__file__).resolve().parents[2] / "heygem_daemon" / "assets"
 
 
-def test_job_names_are_escaped_in_the_page(tmp_path):
-    """A job called <script> is text, not markup."""
-    board = StatusBoard(tmp_path, tmp_path / "state", "h")
-    board.finished("<script>alert(1)</script>", "failed", "x", None)
-    assert "<script>alert" not in (tmp_path / "index.html").read_text()
+def test_a_finished_job_appears_on_the_page_with_its_thumbnail_and_links(daemon_factory, browser):  # noqa: F811
+    """After a real job, index.html (in Chromium, from disk) links the job folder and its video, shows
+    the video in place with the poster the publish step cut from a frame with a face, and says when."""
+    d = daemon_factory().start()
+    drop_job(d.inbox, "Town hall", {"host.mp4": ASSETS / "sample_face.mp4", "voice.m4a": ASSETS / "sample_voice.m4a"})
+    out = d.wait_published("Town hall")
 
+    output = json.loads((out / "report.json").read_text())["outputs"][0]
+    assert ("host_voice.mp4", "host_voice.jpg") == (output["file"], output["poster"])
+    assert 0 < output["poster_at_s"] < output["duration_s"]
+    assert (out / "host_voice.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
 
-def test_notices_are_listed_newest_first_bounded_and_survive_a_restart(tmp_path):
-    """notice() adds to status.json's "notices" (newest first, at most MAX_NOTICES), kept across restarts."""
-    from heygem_daemon.status import MAX_NOTICES
-
-    board = StatusBoard(tmp_path, tmp_path / "state", "h")
-    for i in range(MAX_NOTICES + 3):
-        board.notice("retention", f"moved job-{i} to .trash")
-    board.notice("notify_failed", "webhook https://example.invalid: HTTP 500")
-    data = json.loads((tmp_path / "status.json").read_text())
-    assert len(data["notices"]) == MAX_NOTICES
-    assert data["notices"][0]["kind"] == "notify_failed" and data["notices"][1]["text"] == f"moved job-{MAX_NOTICES + 2} to .trash"
-    assert {"at", "kind", "text"} == set(data["notices"][0])
-    assert "webhook https://example.invalid: HTTP 500" in (tmp_path / "index.html").read_text()
-    again = StatusBoard(tmp_path, tmp_path / "state", "h")
-    assert again.notices == data["notices"]
+    soup = BeautifulSoup(browser.dom(d.outbox / "index.html"), "html.parser")
+    assert "yes" == soup.html["data-live"]
+    row = soup.select_one("#finished tbody tr")
+    assert "Town hall/" == row.th.a["href"].replace("%20", " ")
+    assert "done" in row.select_one(".state").get_text()
+    video = row.select_one("video")
+    assert ("Town%20hall/host_voice.mp4", "Town%20hall/host_voice.jpg") == (video["src"], video["poster"])
+    assert ["Town%20hall/host_voice.mp4"] == [a["href"] for a in row.select(".caption a")]
+    assert re.fullmatch(r"just now|\d+ s ago", row.select_one(".ago").get_text())
