@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "heygem_daemon"
 #: top to bottom; a module may import its own package and anything in a lower layer
 LAYERS: list[set[str]] = [
     {"cli", "commands", "service", "runtime", "status", "sdnotify", "__init__"},
+    {"notify", "housekeeping"},
     {"intake"},
     {"jobs"},
     {"engines"},
