@@ -23,7 +23,7 @@ from ..fsutil import write_atomic
 from ..jobs.report import now_iso
 from ..logging import get_logger
 from ..settings import StatusSettings
-from .page import PageView, render_main, render_page
+from .page import PageView, page_title, render_main, render_page
 from .progress import Estimate
 from .published import read_outputs, read_reason
 from .times import page_zone, zone_label
@@ -183,7 +183,7 @@ class StatusBoard:
     def _write(self) -> None:
         data = self.snapshot()
         view = PageView(zone=self.zone, now=datetime.now(timezone.utc), refresh_s=self.page.refresh_s)
-        live = {"updated_at": data["updated_at"], "html": render_main(data, view)}
+        live = {"updated_at": data["updated_at"], "title": page_title(data), "html": render_main(data, view)}
         try:
             write_atomic(self.outbox / "status.json", _utf8(json.dumps(data, indent=1, ensure_ascii=False)))
             write_atomic(self.outbox / "status.js", _utf8(f"window.{SCRIPT_GLOBAL} = {json.dumps(live)};\n"))

@@ -13,7 +13,8 @@
   var globalName = body.getAttribute("data-global") || "heygemStatus";
   var main = document.getElementById("status");
   var live = document.getElementById("live");
-  var lastUpdate = null;
+  // the HTML last patched in (updated_at has whole seconds: two writes can share one)
+  var lastHtml = null;
   // attributes people change by using the page, which an update must not undo
   var KEEP = {open: true};
 
@@ -98,14 +99,14 @@
 
   function apply(status) {
     if (!status || typeof status.html !== "string") return;
-    if (status.updated_at !== lastUpdate) {
+    if (status.html !== lastHtml) {
       var fresh = document.createElement("template");
       fresh.innerHTML = status.html;
       patchChildren(main, fresh.content);
-      lastUpdate = status.updated_at;
+      lastHtml = status.html;
       if (status.title) document.title = status.title;
-      document.documentElement.setAttribute("data-updated", status.updated_at);
     }
+    document.documentElement.setAttribute("data-updated", status.updated_at);
     // the daemon rewrites its status every few seconds while it runs
     var quietS = (Date.now() - Date.parse(status.updated_at)) / 1000;
     var limit = Math.max(120, 6 * refreshMs / 1000);

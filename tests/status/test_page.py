@@ -114,3 +114,12 @@ def test_job_names_are_text_not_markup(tmp_path):
     scene.board.finished("<script>alert(1)</script>", "failed", "x", None)
     page = scene.page.read_text(encoding="utf-8")
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_without_script_the_page_is_whole(tmp_path):
+    """index.html as written is the page a browser without script shows: the same jobs, the bar,
+    the reason and the players.  (Headless Chromium cannot dump a DOM with script off.)"""
+    soup = BeautifulSoup(every_state(tmp_path).page.read_text(encoding="utf-8"), "html.parser")
+    assert "30" == soup.select_one("#running progress")["value"]
+    assert "No face was found" in soup.select_one("#finished .reason").get_text()
+    assert 3 == len(soup.select("#finished video"))
