@@ -29,6 +29,10 @@ TIMEOUT_S = 90
 
 
 def find_chromium() -> str | None:
+    """HEYGEM_CHROMIUM when set (a browser outside PATH), else the first of CANDIDATES on PATH."""
+    chosen = os.environ.get("HEYGEM_CHROMIUM")
+    if chosen:
+        return chosen if shutil.which(chosen) else None
     for name in CANDIDATES:
         found = shutil.which(name)
         if found:
