@@ -9,9 +9,13 @@ ones in docs/status-page.md).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import threading
+import urllib.request
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -155,3 +159,33 @@ def test_an_unreachable_status_file_is_said_on_the_page(tmp_path, browser):
     soup = _dom(browser, scene, budget_ms=2500)
     assert "Cannot read status.js" in soup.select_one("#live").get_text()
     assert 2 == len(soup.select("#finished video"))
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 -- the base class's name
+        pass
+
+
+@pytest.fixture
+def web_server(tmp_path):
+    """A static web server on 127.0.0.1 serving ``tmp_path/outbox`` (made by the test), as a NAS would."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path / "outbox"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_behind_a_static_web_server_the_page_polls_and_its_links_resolve(tmp_path, browser, web_server):
+    """Served over HTTP the page is the same: status.js is polled, videos and posters are served."""
+    done(make_scene(tmp_path, refresh_s=1))
+    soup = BeautifulSoup(browser.dom(f"{web_server}/index.html", budget_ms=2500), "html.parser")
+    assert int(soup.html["data-polls"]) >= 1
+    assert "" == soup.select_one("#live").get_text()
+    for video in soup.select("#finished video"):
+        for link in (video["src"], video["poster"]):
+            with urllib.request.urlopen(f"{web_server}/{link}", timeout=10) as reply:
+                assert 200 == reply.status

@@ -55,16 +55,17 @@ def require_chromium() -> str:
 class Browser:
     executable: str
 
-    def _run(self, page: Path, *extra: str, budget_ms: int) -> str:
+    def _run(self, page: Path | str, *extra: str, budget_ms: int) -> str:
         with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
             args = [self.executable, *QUIET_FLAGS, f"--user-data-dir={profile}",
-                    f"--virtual-time-budget={budget_ms}", *extra, page.resolve().as_uri()]
+                    f"--virtual-time-budget={budget_ms}", *extra, _url(page)]
             done = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=profile)
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout
 
-    def dom(self, page: Path, *, budget_ms: int = 3000) -> str:
-        """The DOM after the page's scripts ran for ``budget_ms`` of virtual time, as HTML.
+    def dom(self, page: Path | str, *, budget_ms: int = 3000) -> str:
+        """The DOM after the page's scripts ran for ``budget_ms`` of virtual time, as HTML
+        (``page``: a file, opened as file://, or a URL).
         (Chromium serialises it with script: headless, a page cannot be dumped with script off.)"""
         return self._run(page, "--dump-dom", budget_ms=budget_ms)
 
@@ -75,6 +76,10 @@ class Browser:
                   budget_ms=budget_ms)
         assert dest.is_file() and dest.stat().st_size > 0
         return dest
+
+
+def _url(page: Path | str) -> str:
+    return page if isinstance(page, str) else page.resolve().as_uri()
 
 
 @pytest.fixture
