@@ -35,6 +35,10 @@ MAX_NOTICES = 50
 #: the global status.js sets for the page's script
 SCRIPT_GLOBAL = "heygemStatus"
 FINISHED_STATES = ("done", "partial", "failed")
+#: progress alone rewrites the page at most this often: the runner reports every batch
+#: (several times a second), each write is three files (~250 kB with 100 finished jobs)
+#: on what is often a share, and an open page looks only every refresh_s anyway
+PROGRESS_WRITE_S = 1.0
 
 
 @dataclass
@@ -77,6 +81,7 @@ class StatusBoard:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._estimates: dict[str, Estimate] = {}
+        self._progress_written = float("-inf")
         self.waiting: dict[str, str] = {}
         self.queued: list[JobStatus] = []
         self.running: dict[str, JobStatus] = {}
@@ -119,10 +124,14 @@ class StatusBoard:
     def running_update(self, job: str, detail: str, progress: float | None = None) -> None:
         now = self._clock()
         with self._lock:
+            known = job in self.running
             entry = self.running.setdefault(job, JobStatus(job, "running"))
             entry.detail, entry.progress = detail, progress
             left = self._estimates.setdefault(job, Estimate()).update(progress, now)
             entry.eta_s = None if left is None else int(round(left))
+            if known and progress is not None and now - self._progress_written < PROGRESS_WRITE_S:
+                return  # the next update or scan writes it
+            self._progress_written = now
         self.write()
 
     def finished(self, job: str, state: str, detail: str, outbox_name: str | None) -> None:

@@ -140,3 +140,24 @@ def test_a_folder_name_that_is_not_utf8_does_not_stop_the_page(tmp_path):
     page = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert ">caf\\udce9</a>" in page
     assert "href='caf%E9/'" in page
+
+
+def test_progress_alone_rewrites_the_page_at_most_once_a_second(tmp_path):
+    """Batches report several times a second; the files on the share change at most once a second
+    for progress, at once for a new job or a new step without a fraction."""
+    scene = make_scene(tmp_path)
+    board, status = scene.board, scene.outbox / "status.json"
+
+    def shown() -> str:
+        return json.loads(status.read_text())["running"][0]["detail"]
+
+    board.running_update("j", "video 1 of 2: 0%", 0.0)
+    scene.clock.now += 0.3
+    board.running_update("j", "video 1 of 2: 3%", 0.015)
+    assert "video 1 of 2: 0%" == shown()
+    assert 0.015 == board.running["j"].progress  # kept for the next write
+    scene.clock.now += 0.8
+    board.running_update("j", "video 1 of 2: 6%", 0.03)
+    assert "video 1 of 2: 6%" == shown()
+    board.running_update("j", "waiting to retry: outbox full")
+    assert "waiting to retry: outbox full" == shown()
