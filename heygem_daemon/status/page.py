@@ -26,6 +26,8 @@ from .times import clock_time, parse, relative, time_left, zone_label
 #: the icon beside each state's word (aria-hidden: the word is what is read out)
 ICONS = {"done": "✔", "partial": "◐", "failed": "✖", "running": "▶", "queued": "◷", "waiting": "…"}
 STATE_WORDS = {"done": "done", "partial": "partly done", "failed": "failed"}
+#: the words for the kinds of notices the daemon gives (StatusBoard.notice); others show as given
+NOTICE_WORDS = {"notify": "notification", "retention": "retention", "cache": "cache"}
 
 
 @dataclass(frozen=True)
@@ -245,9 +247,11 @@ def _notice_key(notice: dict[str, str]) -> str:
 
 def _notice_row(notice: dict[str, str], key: str, view: PageView) -> str:
     kind = notice.get("kind", "")
-    icon = "⚠" if any(w in kind for w in ("fail", "error", "warn")) else "ℹ"
+    # notifications are noticed only when they fail; retention and cache notices are news
+    icon = "⚠" if kind.startswith("notif") or any(w in kind for w in ("fail", "error", "warn")) else "ℹ"
+    label = NOTICE_WORDS.get(kind, kind.replace("_", " "))
     cells = (f"<td>{_time(notice.get('at'), view)}</td>"
-             f"<th scope=row><span class=icon aria-hidden=true>{icon}</span> {esc(kind.replace('_', ' '))}</th>"
+             f"<th scope=row><span class=icon aria-hidden=true>{icon}</span> {esc(label)}</th>"
              f"<td>{esc(notice.get('text', ''))}</td>")
     return _row(key, "notice", cells)
 

@@ -110,12 +110,13 @@ def partial(scene: Scene) -> Scene:
 
 
 def every_state(tmp_path: Path, **options: object) -> Scene:
-    """Done, partial, failed, running, queued, arriving and a notice on one page."""
+    """Done, partial, failed, running, queued, arriving and two notices on one page."""
     scene = make_scene(tmp_path, **options)  # type: ignore[arg-type]
     done(scene)
     scene.age(42)
     partial(scene)
     scene.age(7)
     failed(scene)
-    scene.board.notice("notify_failed", "Webhook https://hooks.example/heygem: HTTP 503 after 5 tries.")
+    scene.board.notice("retention", "moved 2 jobs older than 30 days to .trash")
+    scene.board.notice("notify", "Webhook https://hooks.example/heygem: HTTP 503 after 5 tries.")
     return running(scene)

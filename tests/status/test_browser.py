@@ -97,17 +97,17 @@ def test_a_finished_job_links_its_folder_and_each_video_with_a_thumbnail_and_a_p
     _shoot(browser, scene, shots / "status-done.png", size=(1100, 860))
 
 
-def test_the_whole_page_in_every_state_with_a_notice(tmp_path, browser, shots):
-    """Running, queued, arriving, finished (done, partial, failed) and a notice, on one page; wide and narrow."""
+def test_the_whole_page_in_every_state_with_notices(tmp_path, browser, shots):
+    """Running, queued, arriving, finished (done, partial, failed) and notices, on one page; wide and narrow."""
     scene = every_state(tmp_path)
     soup = _dom(browser, scene)
-    assert ["Running (1)", "Queued (1)", "Arriving (1)", "Finished (3)", "Notices (1)"] == \
+    assert ["Running (1)", "Queued (1)", "Arriving (1)", "Finished (3)", "Notices (2)"] == \
         [h.get_text() for h in soup.select("main h2")]
     assert ["failed", "partly done (1 of 2 videos)", "done"] == \
         [td.get_text(" ", strip=True)[2:] for td in soup.select("#finished .state")]
-    notice = soup.select_one("#notices tbody tr")
-    assert "notify failed" in notice.th.get_text()
-    assert "HTTP 503 after 5 tries" in notice.get_text()
+    notices = soup.select("#notices tbody tr")
+    assert ["⚠ notification", "ℹ retention"] == [n.th.get_text(" ", strip=True) for n in notices]
+    assert "HTTP 503 after 5 tries" in notices[0].get_text()
     _shoot(browser, scene, shots / "status-page.png", size=(1280, 1900))
     _shoot(browser, scene, shots / "status-page-narrow.png", size=(420, 1400))
 
