@@ -28,10 +28,14 @@ pytestmark = pytest.mark.slow
 ASSETS = Path(__file__).resolve().parents[2] / "heygem_daemon" / "assets"
 
 
-def test_a_finished_job_appears_on_the_page_with_its_thumbnail_and_links(daemon_factory, browser):  # noqa: F811
-    """After a real job, index.html (in Chromium, from disk) links the job folder and its video, shows
-    the video in place with the poster the publish step cut from a frame with a face, and says when."""
+def test_finished_jobs_appear_on_the_page_with_thumbnails_links_and_reasons(daemon_factory, browser):  # noqa: F811
+    """After real jobs, index.html (in Chromium, from disk) links the job folder and its video, shows
+    the video in place with the poster the publish step cut from a frame with a face, and says when;
+    a job with a mistake in job.toml shows the mistake, in ERROR.txt's words."""
     d = daemon_factory().start()
+    drop_job(d.inbox, "Typo", {"host.mp4": ASSETS / "sample_face.mp4", "voice.m4a": ASSETS / "sample_voice.m4a",
+                               "job.toml": 'vidoes = ["host.mp4"]\n'})
+    d.wait_published("Typo")
     drop_job(d.inbox, "Town hall", {"host.mp4": ASSETS / "sample_face.mp4", "voice.m4a": ASSETS / "sample_voice.m4a"})
     out = d.wait_published("Town hall")
 
@@ -49,6 +53,10 @@ def test_a_finished_job_appears_on_the_page_with_its_thumbnail_and_links(daemon_
     assert ("Town%20hall/host_voice.mp4", "Town%20hall/host_voice.jpg") == (video["src"], video["poster"])
     assert ["Town%20hall/host_voice.mp4"] == [a["href"] for a in row.select(".caption a")]
     assert re.fullmatch(r"just now|\d+ s ago", row.select_one(".ago").get_text())
+
+    typo = soup.select("#finished tbody tr")[1]
+    assert "✖ failed" == typo.select_one(".state").get_text(" ", strip=True)
+    assert "Did you mean 'videos'?" in typo.select_one(".reason").get_text()
 
 
 def _mouth_gaps(video: Path, size: int) -> np.ndarray:
