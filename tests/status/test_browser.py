@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -189,3 +190,15 @@ def test_behind_a_static_web_server_the_page_polls_and_its_links_resolve(tmp_pat
         for link in (video["src"], video["poster"]):
             with urllib.request.urlopen(f"{web_server}/{link}", timeout=10) as reply:
                 assert 200 == reply.status
+
+
+def test_a_page_the_daemon_stopped_writing_says_so(tmp_path, browser):
+    """status.js last written 12 minutes ago (a running daemon writes every few seconds): the status line says so."""
+    scene = done(make_scene(tmp_path, refresh_s=1))
+    status_js = scene.outbox / "status.js"
+    stamp = datetime.now(timezone.utc) - timedelta(minutes=12)
+    text = status_js.read_text(encoding="utf-8")
+    live = json.loads(text.split(" = ", 1)[1].rstrip(";\n"))
+    status_js.write_text(text.replace(live["updated_at"], stamp.isoformat(timespec="seconds")), encoding="utf-8")
+    soup = _dom(browser, scene, budget_ms=2500)
+    assert "Not updated for 12 min: the daemon may have stopped." == soup.select_one("#live").get_text()
