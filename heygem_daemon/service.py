@@ -451,7 +451,7 @@ class Daemon:
         """Queue the webhook and mail for a published job; never waits for them."""
         try:
             event = read_event(path, team=team.name, host=team.claimer.host, status=status)
-        except OSError as exc:  # the outbox went away right after the publish: nothing to point at
-            log.warning("notify_skipped", job=path.name, error=str(exc))
-            return
-        team.announcer.job_published(event, recipients, team.board.notice)
+            team.announcer.job_published(event, recipients, team.board.notice)
+        except Exception as exc:  # noqa: BLE001 -- a notification must never stop the loop
+            log.exception("notify_crashed", job=path.name)
+            team.board.notice("notify", f"job '{path.name}' could not be announced: {exc}")

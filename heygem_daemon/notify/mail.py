@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from dataclasses import replace
 from email.message import EmailMessage
 
 from ..settings import EmailSettings
@@ -17,8 +18,16 @@ _SUBJECTS = {
 }
 
 
+def _plain(text: str) -> str:
+    """A job name as mail may carry it: no line breaks (header injection), no undecodable bytes."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else " " for c in text)
+
+
 def compose(event: JobEvent, recipients: list[str], sender: str) -> EmailMessage:
     """A plain-text message in the words people use: where the result is, and what went wrong."""
+    event = replace(event, job=_plain(event.job), folder=_plain(event.folder),
+                    outputs=tuple(map(_plain, event.outputs)), errors=tuple(map(_plain, event.errors)))
     msg = EmailMessage()
     msg["Subject"] = _SUBJECTS.get(event.status, "Job {job}: " + event.status).format(job=event.job)
     msg["From"] = sender

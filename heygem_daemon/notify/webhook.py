@@ -56,7 +56,8 @@ _OPENER = urllib.request.build_opener(_NoRedirects)
 
 def post(url: str, payload: dict, *, secret: bytes | None, event: str, delivery_id: str, timeout_s: float) -> int:
     """POST ``payload``; the status code of a 2xx answer, else NotificationError."""
-    body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    # ASCII with \u escapes: a job name that is not valid UTF-8 (surrogate escapes) still encodes
+    body = json.dumps(payload, ensure_ascii=True, sort_keys=True).encode("ascii")
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "heygem-daemon",

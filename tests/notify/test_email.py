@@ -86,3 +86,16 @@ def test_no_recipients_means_no_mail_and_no_smtp_server_means_a_notice(published
     Announcer(NotifySettings(), dispatcher).job_published(event, ["alice@example.com"], notices)
     assert [("notify", "mail for job 'Quarterly update' was not sent: no SMTP server is configured "
                        "(notify.email.smtp_host)")] == notices.rows
+
+
+def test_a_job_name_with_a_line_break_or_undecodable_bytes_cannot_inject_headers(published):
+    """A folder name holding a newline and a surrogate escape becomes one printable subject line."""
+    from dataclasses import replace
+
+    from heygem_daemon.notify.mail import compose
+
+    event = replace(read_event(published, team="", host="box", status="done"),
+                    job="evil\nBcc: victim@example.org \udcff")
+    message = compose(event, ["alice@example.com"], "heygem@example.com")
+    assert "Your video is ready: evil Bcc: victim@example.org \\udcff" == message["Subject"]
+    assert message["Bcc"] is None

@@ -108,3 +108,15 @@ def test_a_webhook_without_a_secret_is_sent_unsigned(published, dispatcher, noti
         Announcer(settings, dispatcher).job_published(event, [], notices)
         wait_for(lambda: receiver.requests, 10)
     assert "X-Heygem-Signature" not in receiver.requests[0].headers
+
+
+def test_a_job_name_that_is_not_utf8_is_still_posted(published, dispatcher, notices):
+    """A name with a surrogate escape (undecodable bytes) is sent as a JSON \\u escape, not a crash."""
+    from dataclasses import replace
+
+    with WebhookReceiver() as receiver:
+        event = replace(read_event(published, team="", host="box", status="done"), job="caf\udce9")
+        Announcer(_settings(receiver.url), dispatcher).job_published(event, [], notices)
+        wait_for(lambda: receiver.requests, 10)
+    assert b'"job": "caf\\udce9"' in receiver.requests[0].body
+    assert [] == notices.rows
