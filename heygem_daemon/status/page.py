@@ -14,6 +14,7 @@ any static web server, and nothing is fetched from anywhere else.
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -39,6 +40,7 @@ class PageView:
     refresh_s: float = 5.0
 
 
+@functools.cache
 def _asset(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
