@@ -168,7 +168,8 @@ class Daemon:
         )
         watcher.wake = self.wake
         scheduler = Scheduler(settings.inbox, settings.state_path, max_toml_bytes=settings.limits.max_job_toml_bytes)
-        board = StatusBoard(settings.outbox, settings.state_path, claimer.host)
+        board = StatusBoard(settings.outbox, settings.state_path, claimer.host, page=settings.status,
+                            title=f"heygem-daemon: {name}" if name else None)
         runner = JobRunner(settings, self.engines, board.running_update, self.stop.check, claimer.host)
         return Team(name, settings, claimer, watcher, scheduler, board, runner,
                     Announcer(settings.notify, self.dispatcher))

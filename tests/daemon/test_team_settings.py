@@ -92,3 +92,16 @@ def test_one_queue_across_teams_priority_first_then_the_oldest(tmp_path):
         order.append((team.name, claim.job))
         claim.folder.rename(tmp_path / f"done-{claim.job}")  # as if it ran: no longer claimed
     assert [("sales", "sales-urgent"), ("sales", "sales-older"), ("hr", "hr-old"), ("hr", "hr-new")] == order
+
+
+def test_each_teams_page_uses_the_configured_time_zone_and_names_the_team(tmp_path):
+    """[status] timezone reaches every status board the daemon makes, and a team's page is headed
+    with the team's name (an admin reading two pages side by side knows which is which)."""
+    from heygem_daemon.settings import StatusSettings
+
+    settings = Settings(cache_dir=tmp_path / "cache", state_dir=tmp_path / "state", teams=_teams(tmp_path),
+                        status=StatusSettings(timezone="Asia/Tokyo"))
+    daemon = Daemon(settings, handle_signals=False, notifier=Notifier.from_environ({}))
+    snapshots = [team.board.snapshot() for team in daemon.teams]
+    assert [s["timezone"] for s in snapshots] == ["Asia/Tokyo", "Asia/Tokyo"]
+    assert [s["title"] for s in snapshots] == [f"heygem-daemon: {team.name}" for team in daemon.teams]
