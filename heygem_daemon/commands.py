@@ -26,6 +26,7 @@ def validate(settings: Settings, args: argparse.Namespace) -> int:
     from .service import engine_config
 
     engines = EngineRegistry(engine_config(settings), settings.engines)
+    settings = team_for(settings, args.folder)  # a folder in a team's inbox gets that team's defaults
     try:
         plan = load_job(args.folder, settings, known_engines=engines.names)
     except HeygemError as exc:
@@ -38,12 +39,34 @@ def validate(settings: Settings, args: argparse.Namespace) -> int:
         problems.append(f"engine {plan.engine}: {exc}")
     videos = _probe_files(plan, settings, problems)
     warnings = [w for name, video in videos.items() if (w := _face_warning(plan.folder / name, video))]
+    warnings += _notify_warnings(plan.folder, settings)
     _print_validation(plan, problems, warnings, as_json=args.json)
     if problems:
         print("INVALID: the job would fail (see PROBLEM lines)")
         return 1
     print(f"OK ({len(warnings)} warning{'s' if len(warnings) != 1 else ''})" if warnings else "OK")
     return 0
+
+
+def team_for(settings: Settings, folder: Path) -> Settings:
+    """The settings a job folder runs with: its team's when it lies in a team's inbox."""
+    where = folder.resolve()
+    for team in settings.teams:
+        if where.is_relative_to(team.inbox.resolve()):
+            return settings.team_settings(team)
+    return settings
+
+
+def _notify_warnings(folder: Path, settings: Settings) -> list[str]:
+    """Addresses job.toml asks to notify that the admin's domains leave out (a warning, as in the daemon)."""
+    from .jobs.folder import peek_job_toml
+    from .jobs.spec import split_by_domain
+
+    asked = (peek_job_toml(folder, settings.limits.max_job_toml_bytes) or {}).get("notify") or []
+    domains = settings.notify.email.allowed_domains
+    _, refused = split_by_domain([a for a in asked if isinstance(a, str)], domains)
+    return [f"notify: no mail will go to {a}: only {', '.join(domains) or 'no'} domains may be mailed"
+            for a in refused]
 
 
 def _probe_files(plan, settings: Settings, problems: list[str]) -> dict:
@@ -88,6 +111,8 @@ def _print_validation(plan, problems: list[str], warnings: list[str], *, as_json
                           "problems": problems, "warnings": warnings}, indent=2, ensure_ascii=False))
         return
     print(f"job '{plan.name}': engine {plan.engine}, {len(plan.audios)} audio × {len(plan.videos)} video")
+    if plan.notify:
+        print(f"  notify {', '.join(plan.notify)}")
     for pair in plan.pairs:
         print(f"  {pair.video} + {pair.audio} -> {pair.output}")
     for problem in problems:
@@ -97,8 +122,17 @@ def _print_validation(plan, problems: list[str], warnings: list[str], *, as_json
 
 
 def status(settings: Settings, args: argparse.Namespace) -> int:
-    """Print the daemon's live overview from outbox/status.json."""
-    path = settings.outbox / "status.json"
+    """Print the daemon's live overview from outbox/status.json (each team's, with [[teams]])."""
+    codes = []
+    for name, team in _teams(settings):
+        if name:
+            print(f"== team {name}")
+        codes.append(_print_status(team.outbox))
+    return max(codes)
+
+
+def _print_status(outbox: Path) -> int:
+    path = outbox / "status.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -112,6 +146,10 @@ def status(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{title}: {len(rows)}")
         for row in rows[:20]:
             print(f"  {row['job']}  {row.get('state', '')}  {row.get('detail', '')}")
+    notices = data.get("notices", [])
+    print(f"notices: {len(notices)}")
+    for notice in notices[:10]:
+        print(f"  {notice.get('at', '')}  {notice.get('kind', '')}: {notice.get('text', '')}")
     return 0
 
 
@@ -132,9 +170,13 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
     checks.append(_phonemes_check(settings))
     checks.append(_phones_check())
     checks.append(_alignment_check())
-    for label, folder in (("inbox", settings.inbox), ("outbox", settings.outbox)):
-        checks.append(_folder_check(label, folder))
-    essential_ok = all(ok for name, ok, _ in checks if not name.startswith(("engine", "speech")))
+    for name, team in _teams(settings):
+        for label, folder in (("inbox", team.inbox), ("outbox", team.outbox)):
+            checks.append(_folder_check(f"{label} ({name})" if name else label, folder))
+        checks.append(_publish_check(name, team))
+    checks += _notify_checks(settings)
+    checks.append(_retention_check(settings))
+    essential_ok = all(ok for name, ok, _ in checks if not name.startswith(("engine", "speech", "notify")))
     for name, ok, detail in checks:
         print(f"[{'ok' if ok else 'FAIL'}] {name}: {detail}")
     return 0 if essential_ok else 1
@@ -218,6 +260,63 @@ def _alignment_check() -> tuple[str, bool, str]:
     except (ImportError, metadata.PackageNotFoundError) as exc:
         return ("speech alignment", False, f"pocketsphinx missing ({exc}): job transcripts are ignored")
     return ("speech alignment", True, f"pocketsphinx {version}: English transcripts give mouth shapes")
+
+
+def _teams(settings: Settings) -> list[tuple[str, Settings]]:
+    """(name, settings) per team; one unnamed team without [[teams]]."""
+    return [(t.name, settings.team_settings(t)) for t in settings.teams] or [("", settings)]
+
+
+def _publish_check(name: str, team: Settings) -> tuple[str, bool, str]:
+    from .jobs.publish import Permissions
+
+    label = f"publish ({name})" if name else "publish"
+    if team.publish.group is None and team.publish.mode is None:
+        return (label, True, "files keep the daemon's group and umask (publish.group / mode unset)")
+    try:
+        perms = Permissions.from_settings(team.publish)
+    except HeygemError as exc:
+        return (label, False, str(exc))
+    if perms.gid is not None and os.geteuid() != 0 and perms.gid not in os.getgroups():
+        return (label, False, f"this user is not in group '{team.publish.group}': jobs would wait to be published")
+    dir_mode = f"{perms.dir_mode:o}" if perms.dir_mode is not None else "umask + setgid"
+    return (label, True, f"group {team.publish.group or '(unchanged)'}, files {team.publish.mode or 'umask'}, "
+                         f"folders {dir_mode}")
+
+
+def _notify_checks(settings: Settings) -> list[tuple[str, bool, str]]:
+    """What is configured; the SMTP server is asked whether it offers STARTTLS (nothing is sent)."""
+    from .notify.webhook import shown
+
+    hook = settings.notify.webhook
+    checks = [("notify webhook", True, "not configured" if hook.url is None else
+               f"{shown(hook.url)}, {'signed (X-Heygem-Signature)' if hook.secret else 'UNSIGNED: set a secret'}")]
+    email = settings.notify.email
+    if email.smtp_host is None:
+        return [*checks, ("notify email", True, "not configured (notify.email.smtp_host)")]
+    import smtplib
+
+    try:
+        with smtplib.SMTP(email.smtp_host, email.smtp_port, timeout=10) as smtp:
+            smtp.ehlo()
+            starttls = smtp.has_extn("starttls")
+    except (OSError, smtplib.SMTPException) as exc:
+        return [*checks, ("notify email", False, f"{email.smtp_host}:{email.smtp_port} not reachable: {exc}")]
+    domains = ", ".join(email.allowed_domains) or "none (job.toml addresses are never mailed)"
+    return [*checks, ("notify email", starttls, f"{email.smtp_host}:{email.smtp_port} "
+                      f"{'offers STARTTLS' if starttls else 'does NOT offer STARTTLS: no mail will be sent'}; "
+                      f"allowed domains: {domains}")]
+
+
+def _retention_check(settings: Settings) -> tuple[str, bool, str]:
+    from .housekeeping.cache import cache_files
+
+    keep = settings.retention
+    jobs = f"outbox jobs kept {keep.days:g} days, then {keep.trash_days:g} in .trash" if keep.days else \
+        "outbox jobs kept forever (retention.days = 0)"
+    used = sum(f.size for f in cache_files(settings.cache_path)) if settings.cache_path.is_dir() else 0
+    cap = f"cap {keep.cache_max_bytes / 1e9:.1f} GB" if keep.cache_max_bytes else "no cap"
+    return ("retention", True, f"{jobs}; cache {used / 1e9:.2f} GB, {cap}")
 
 
 def _folder_check(label: str, folder: Path) -> tuple[str, bool, str]:

@@ -24,15 +24,22 @@ from typing import Callable
 from .engines.base import EngineConfig
 from .engines.registry import EngineRegistry
 from .errors import HeygemError, OutboxUnavailableError, StopRequested
+from .housekeeping.keeper import Area, Housekeeper
 from .intake.claim import Claim, Claimer
 from .intake.fstype import is_network_filesystem
-from .intake.watcher import InboxWatcher
+from .intake.watcher import InboxWatcher, ScanResult
 from .fsutil import remove_atomic_temps
+from .jobs.folder import peek_job_toml
+from .jobs.publish import Permissions
 from .jobs.runner import JobRunner
-from .jobs.scheduler import Scheduler
+from .jobs.scheduler import QueuedJob, Scheduler
+from .jobs.spec import check_addresses, split_by_domain
 from .logging import get_logger
 from .runtime import configure_runtime
 from .media import kill_owned
+from .notify.announce import Announcer
+from .notify.dispatcher import Dispatcher
+from .notify.event import read_event
 from .sdnotify import Notifier
 from .settings import Settings
 from .status import JobStatus, StatusBoard
@@ -90,10 +97,33 @@ class StopFlags:
 
 
 @dataclass
+class Team:
+    """One watched inbox with its outbox, defaults and status page (issue 14: a folder per team).
+
+    Without ``[[teams]]`` the daemon has one, named "", made of the top-level settings."""
+
+    name: str
+    settings: Settings
+    claimer: Claimer
+    watcher: InboxWatcher
+    scheduler: Scheduler
+    board: StatusBoard
+    runner: JobRunner
+    announcer: Announcer
+    deferred: dict[str, float] = field(default_factory=dict)  # claim name → retry time
+    retry_errors: dict[str, str] = field(default_factory=dict)  # claim name → why it waits
+    scan: ScanResult = field(default_factory=lambda: ScanResult([], {}))
+
+
+@dataclass
 class _Running:
     claim: Claim
     thread: threading.Thread
     outcome: list = field(default_factory=list)
+    #: None: the first (or only) team
+    team: Team | None = None
+    #: job.toml's notify addresses in the allowed domains, read when the job was launched
+    recipients: list[str] = field(default_factory=list)
 
 
 class Daemon:
@@ -109,56 +139,105 @@ class Daemon:
         self.stop = StopFlags(grace_s=settings.stop_timeout_s)
         self._handle_signals = handle_signals
         self.notifier = notifier or Notifier.from_environ()
-        self.claimer = Claimer(settings.inbox)
-        self.watcher = InboxWatcher(
+        #: one wake-up for every team's watcher: the loop sleeps on it
+        self.wake = threading.Event()
+        self.engines = EngineRegistry(engine_config(settings), {**settings.engines, **(extra_engines or {})})
+        self.dispatcher = Dispatcher(settings.notify.queue_size)
+        named = [(t.name, settings.team_settings(t)) for t in settings.teams] or [("", settings)]
+        self.teams = [self._team(name, team_settings) for name, team_settings in named]
+        for team in self.teams[1:]:  # one pool of trackers and one face cache for all teams
+            team.runner.trackers = self.teams[0].runner.trackers
+            team.runner.track_cache = self.teams[0].runner.track_cache
+        self.housekeeper = Housekeeper(
+            [Area(t.settings.outbox, t.settings.retention, t.board.notice) for t in self.teams],
+            cache_root=settings.cache_path, cache_max_bytes=settings.retention.cache_max_bytes,
+            interval_s=settings.retention.interval_s)
+        self._running: _Running | None = None
+        self._last_heartbeat = 0.0
+        self.published: list[Path | None] = []
+        self._stop_announced = False
+
+    def _team(self, name: str, settings: Settings) -> Team:
+        claimer = Claimer(settings.inbox)
+        watcher = InboxWatcher(
             settings.inbox,
             settle_seconds=settings.settle_seconds,
             incomplete_timeout_s=settings.incomplete_timeout_s,
             use_inotify=settings.polling == "auto" and not is_network_filesystem(settings.inbox),
             max_toml_bytes=settings.limits.max_job_toml_bytes,
         )
-        self.scheduler = Scheduler(settings.inbox, settings.state_path, max_toml_bytes=settings.limits.max_job_toml_bytes)
-        self.board = StatusBoard(settings.outbox, settings.state_path, self.claimer.host)
-        self.engines = EngineRegistry(engine_config(settings), {**settings.engines, **(extra_engines or {})})
-        self.runner = JobRunner(settings, self.engines, self.board.running_update, self.stop.check, self.claimer.host)
-        self._running: _Running | None = None
-        self._deferred: dict[str, float] = {}  # claim name → retry time
-        self._retry_errors: dict[str, str] = {}  # claim name → why it waits
-        self._last_heartbeat = 0.0
-        self.published: list[Path | None] = []
-        self._stop_announced = False
+        watcher.wake = self.wake
+        scheduler = Scheduler(settings.inbox, settings.state_path, max_toml_bytes=settings.limits.max_job_toml_bytes)
+        board = StatusBoard(settings.outbox, settings.state_path, claimer.host, page=settings.status,
+                            title=f"heygem-daemon: {name}" if name else None)
+        runner = JobRunner(settings, self.engines, board.running_update, self.stop.check, claimer.host)
+        return Team(name, settings, claimer, watcher, scheduler, board, runner,
+                    Announcer(settings.notify, self.dispatcher))
+
+    # the first team's parts: with a single inbox these are the daemon's own, as before teams
+    @property
+    def claimer(self) -> Claimer:
+        return self.teams[0].claimer
+
+    @property
+    def watcher(self) -> InboxWatcher:
+        return self.teams[0].watcher
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.teams[0].scheduler
+
+    @property
+    def board(self) -> StatusBoard:
+        return self.teams[0].board
+
+    @property
+    def runner(self) -> JobRunner:
+        return self.teams[0].runner
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
-        for folder in (self.settings.inbox, self.settings.outbox, self.settings.staging_path):
-            folder.mkdir(parents=True, exist_ok=True)
-        self.claimer.ensure_dirs()
-        self.claimer.sweep(self.settings.lease_seconds)
-        self.settings.state_path.mkdir(parents=True, exist_ok=True)
-        # status.json and the queue's temp files from a kill mid-write; a minute old means
-        # no writer (another host sharing the outbox included) is still writing them
-        for folder in (self.settings.outbox, self.settings.state_path):
-            remove_atomic_temps(folder, older_than_s=60.0)
+        for team in self.teams:
+            self._start_team(team)
         configure_runtime(self.settings)
-        self.watcher.start()
+        for team in self.teams:
+            team.watcher.start()
         self._load_models()
+        self.dispatcher.start()
+        self.housekeeper.start()
         if self._handle_signals:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        log.info("daemon_started", inbox=str(self.settings.inbox), outbox=str(self.settings.outbox),
-                 host=self.claimer.host, engine=self.settings.default_engine, device=self.settings.device)
-        self.notifier.ready("watching " + str(self.settings.inbox))
+        for team in self.teams:
+            log.info("daemon_started", inbox=str(team.settings.inbox), outbox=str(team.settings.outbox),
+                     team=team.name or None, host=self.claimer.host, engine=team.settings.default_engine,
+                     device=self.settings.device)
+        self.notifier.ready("watching " + ", ".join(str(t.settings.inbox) for t in self.teams))
+
+    def _start_team(self, team: Team) -> None:
+        settings = team.settings
+        # an unknown publish group stops the start, before any job could be published without it
+        Permissions.from_settings(settings.publish)
+        for folder in (settings.inbox, settings.outbox, settings.staging_path):
+            folder.mkdir(parents=True, exist_ok=True)
+        team.claimer.ensure_dirs()
+        team.claimer.sweep(settings.lease_seconds)
+        settings.state_path.mkdir(parents=True, exist_ok=True)
+        # status.json and the queue's temp files from a kill mid-write; a minute old means
+        # no writer (another host sharing the outbox included) is still writing them
+        for folder in (settings.outbox, settings.state_path):
+            remove_atomic_temps(folder, older_than_s=60.0)
 
     def _load_models(self) -> None:
-        """Create the default engine (and one face tracker) before READY: models stay
+        """Create each team's default engine (and one face tracker) before READY: models stay
         resident, so the first job does not pay for loading them (logged: engine_created)."""
-        name = self.settings.default_engine
-        self.notifier.status(f"loading the {name} engine")
-        try:
-            self.engines.get(name)
-        except HeygemError as exc:
-            # not fatal: jobs for other engines can run; jobs for this one fail with this reason
-            log.error("engine_unavailable", engine=name, error=str(exc))
+        for name in dict.fromkeys(t.settings.default_engine for t in self.teams):
+            self.notifier.status(f"loading the {name} engine")
+            try:
+                self.engines.get(name)
+            except HeygemError as exc:
+                # not fatal: jobs for other engines can run; jobs for this one fail with this reason
+                log.error("engine_unavailable", engine=name, error=str(exc))
         self.runner.trackers.give(self.runner.trackers.take())
 
     def run(self, until: Callable[["Daemon"], bool] | None = None) -> int:
@@ -179,8 +258,12 @@ class Daemon:
             self.stop.request()
             self._join_job(self._running)
             self._collect()
-        self.watcher.stop()
-        self.board.write()
+        self.housekeeper.stop()
+        for team in self.teams:
+            team.watcher.stop()
+            team.board.write()
+        # deliveries not yet tried get one try; waiting retries are dropped (logged)
+        self.dispatcher.close()
         log.info("daemon_stopped")
 
     def _join_job(self, running: _Running) -> None:
@@ -202,7 +285,7 @@ class Daemon:
 
     def _on_signal(self, signum: int, frame) -> None:
         self.stop.request()
-        self.watcher.wake.set()
+        self.wake.set()
 
     def _announce_stop(self) -> None:
         """Tell systemd we are stopping and how long finishing the current video may take."""
@@ -222,36 +305,42 @@ class Daemon:
             interval = min(interval, watchdog)
         if self._running is not None:
             interval = min(interval, 0.5)
-        self.watcher.wake.wait(interval)
-        self.watcher.wake.clear()
+        self.wake.wait(interval)
+        self.wake.clear()
 
     # -- one pass -------------------------------------------------------------------------------
     def iteration(self, now: float) -> None:
-        scan = self.watcher.scan(now)
-        self.scheduler.update(scan.ready)
-        self.scheduler.prune({j.name for j in scan.ready} | set(scan.waiting))
+        for team in self.teams:
+            team.scan = team.watcher.scan(now)
+            team.scheduler.update(team.scan.ready)
+            team.scheduler.prune({j.name for j in team.scan.ready} | set(team.scan.waiting))
         self._collect()
         self._heartbeat(now)
-        claim = None
+        picked = None
         if self._running is None and not self.stop.stopping:
             # another host's litter is only provably orphaned once it is old: look again now and then
-            self.claimer.sweep(self.settings.lease_seconds, now)
-            claim = self._next_claim(now)
-        queued = [JobStatus(j.name, "queued", f"priority {j.priority}") for j in self.scheduler.ordered()]
-        self.board.set_inbox(scan.waiting, queued, scan.problem)
+            for team in self.teams:
+                team.claimer.sweep(team.settings.lease_seconds, now)
+            picked = self._next_claim(now)
+        queued = 0
+        for team in self.teams:
+            rows = [JobStatus(j.name, "queued", f"priority {j.priority}") for j in team.scheduler.ordered()]
+            team.board.set_inbox(team.scan.waiting, rows, team.scan.problem)
+            queued += len(rows)
         # launch only after the queue shown no longer holds the claimed job: the job
         # thread writes status.json at once, and must not list it as queued and running
-        if claim is not None:
-            self._launch(claim)
-        self.board.write()
+        if picked is not None:
+            self._launch(*picked)
+        for team in self.teams:
+            team.board.write()
         self.notifier.watchdog()
-        self.notifier.status(self._status_line(len(queued), len(scan.waiting)))
+        self.notifier.status(self._status_line(queued, sum(len(t.scan.waiting) for t in self.teams)))
 
     def _status_line(self, queued: int, waiting: int) -> str:
         running = f"running {self._running.claim.job}" if self._running else "idle"
         line = f"{running}; {queued} queued; {waiting} arriving"
         # a full outbox cannot show this on status.json: systemctl status still can
-        retrying = [self._retry_errors[n] for n in self._deferred if n in self._retry_errors]
+        retrying = [t.retry_errors[n] for t in self.teams for n in t.deferred if n in t.retry_errors]
         if retrying:
             line += f"; {len(retrying)} waiting to retry: {retrying[-1]}"
         return line
@@ -261,35 +350,63 @@ class Daemon:
             self._running.claim.heartbeat()
             self._last_heartbeat = now
 
-    def _next_claim(self, now: float) -> Claim | None:
-        for claim in self.claimer.existing():
-            if claim.host == self.claimer.host and claim.pid == self.claimer.pid:
-                if self._deferred.get(claim.name, 0.0) <= now:
-                    return claim
-        for old in self.claimer.adoptable(self.settings.lease_seconds, now):
-            adopted = self.claimer.adopt(old)
-            if adopted is not None:
-                return adopted
-        for job in self.scheduler.ordered():
-            claim = self.claimer.claim(job.name, priority=job.priority, first_seen=job.arrived)
-            self.scheduler.taken(job.name)
-            self.watcher.forget(job.name)
+    def _next_claim(self, now: float) -> tuple[Team, Claim] | None:
+        """Our own claims first (resumed), then dead hosts' (adopted), then the queue of every
+        team in one fair order: priority, then the oldest arrival, whichever team it is in."""
+        for team in self.teams:
+            for claim in team.claimer.existing():
+                if claim.host == team.claimer.host and claim.pid == team.claimer.pid:
+                    if team.deferred.get(claim.name, 0.0) <= now:
+                        return team, claim
+        for team in self.teams:
+            for old in team.claimer.adoptable(team.settings.lease_seconds, now):
+                adopted = team.claimer.adopt(old)
+                if adopted is not None:
+                    return team, adopted
+        queue: list[tuple[QueuedJob, int]] = [(job, i) for i, t in enumerate(self.teams) for job in t.scheduler.ordered()]
+        queue.sort(key=lambda item: (-item[0].priority, item[0].arrived, item[1], item[0].name))
+        for job, index in queue:
+            team = self.teams[index]
+            claim = team.claimer.claim(job.name, priority=job.priority, first_seen=job.arrived)
+            team.scheduler.taken(job.name)
+            team.watcher.forget(job.name)
             if claim is not None:
-                return claim
+                return team, claim
         return None
 
-    def _launch(self, claim: Claim) -> None:
-        running = _Running(claim, threading.Thread(target=lambda: None))
+    def _launch(self, team: Team, claim: Claim) -> None:
+        running = _Running(claim, threading.Thread(target=lambda: None), team=team,
+                           recipients=self._job_recipients(team, claim))
         running.thread = threading.Thread(target=self._run_job, args=(running,), name=f"job-{claim.job}", daemon=True)
         self._running = running
         self._last_heartbeat = 0.0
-        self._deferred.pop(claim.name, None)
-        self._retry_errors.pop(claim.name, None)
+        team.deferred.pop(claim.name, None)
+        team.retry_errors.pop(claim.name, None)
         running.thread.start()
 
-    def _run_job(self, running: _Running) -> None:
+    def _job_recipients(self, team: Team, claim: Claim) -> list[str]:
+        """job.toml's notify addresses that may be mailed.  Read now: the folder is gone once the
+        job is published.  A wrong list fails the job's validation (jobs/spec.py) and mails nobody;
+        addresses outside the allowed domains are said on the job's page (and in its log.jsonl)."""
+        toml = peek_job_toml(claim.folder, team.settings.limits.max_job_toml_bytes) or {}
+        asked = toml.get("notify")
+        if not isinstance(asked, list) or not all(isinstance(a, str) for a in asked):
+            return []
         try:
-            running.outcome.append(("published", self.runner.run(running.claim)))
+            addresses = check_addresses(asked)
+        except HeygemError:
+            return []
+        allowed, refused = split_by_domain(addresses, team.settings.notify.email.allowed_domains)
+        if refused:
+            team.board.notice("notify", f"job '{claim.job}': no mail to {', '.join(refused)}: only "
+                                        f"{', '.join(team.settings.notify.email.allowed_domains) or 'no'} "
+                                        "domains may be mailed")
+        return allowed
+
+    def _run_job(self, running: _Running) -> None:
+        runner = (running.team or self.teams[0]).runner
+        try:
+            running.outcome.append(("published", runner.run(running.claim)))
         except StopRequested:
             running.outcome.append(("stopped", None))
         except OutboxUnavailableError as exc:
@@ -297,13 +414,13 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 -- a bug fails this job, not the daemon
             log.exception("job_crashed", job=running.claim.job)
             try:
-                running.outcome.append(("published", self.runner.fail(running.claim, f"Internal error: {exc}")))
+                running.outcome.append(("published", runner.fail(running.claim, f"Internal error: {exc}")))
             except Exception as again:  # noqa: BLE001 -- e.g. outbox gone: keep the claim, retry later
                 running.outcome.append(("retry", again))
         finally:
             # start the next job now, not at the next poll (200 small jobs would
             # otherwise idle up to poll_interval each)
-            self.watcher.wake.set()
+            self.wake.set()
 
     def _collect(self) -> None:
         running = self._running
@@ -313,17 +430,29 @@ class Daemon:
         self._running = None
         kind, value = running.outcome[0] if running.outcome else ("retry", None)
         job = running.claim.job
+        team = running.team or self.teams[0]
         if kind == "published":
             path = value.path
             self.published.append(path)
-            self.board.finished(job, value.outcome.value, "published" if path else "already published",
+            team.board.finished(job, value.outcome.value, "published" if path else "already published",
                                 path.name if path is not None else None)
+            if path is not None:  # None: published before a crash, and announced then
+                self._announce(team, path, value.outcome.value, running.recipients)
         elif kind == "stopped":
             log.info("job_checkpointed", job=job)
-            self.board.stopped(job)
+            team.board.stopped(job)
         else:
             retry_at = time.time() + self.settings.retry_seconds
-            self._deferred[running.claim.name] = retry_at
-            self._retry_errors[running.claim.name] = f"{job}: {value}"
+            team.deferred[running.claim.name] = retry_at
+            team.retry_errors[running.claim.name] = f"{job}: {value}"
             log.warning("job_will_retry", job=job, error=str(value), in_s=self.settings.retry_seconds)
-            self.board.running_update(job, f"waiting to retry: {value}")
+            team.board.running_update(job, f"waiting to retry: {value}")
+
+    def _announce(self, team: Team, path: Path, status: str, recipients: list[str]) -> None:
+        """Queue the webhook and mail for a published job; never waits for them."""
+        try:
+            event = read_event(path, team=team.name, host=team.claimer.host, status=status)
+            team.announcer.job_published(event, recipients, team.board.notice)
+        except Exception as exc:  # noqa: BLE001 -- a notification must never stop the loop
+            log.exception("notify_crashed", job=path.name)
+            team.board.notice("notify", f"job '{path.name}' could not be announced: {exc}")

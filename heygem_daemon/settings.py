@@ -10,10 +10,11 @@ the environment.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -70,6 +71,159 @@ class ModelSettings(BaseModel):
     phonemes: Path | None = None
 
 
+# -- notifications, retention and teams (issue 14) ------------------------------------
+#: an e-mail address as people type it: local part, @, a domain with a dot (or localhost for tests)
+EMAIL_PATTERN = r"[^@\s<>,;\"]+@([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)"
+
+
+class WebhookSettings(BaseModel):
+    """``[notify.webhook]``: a signed JSON POST when a job is finished or failed."""
+
+    model_config = {"extra": "forbid"}
+
+    #: http:// or https:// address; unset: no webhook
+    url: str | None = Field(None, pattern=r"^https?://[^\s]+$")
+    #: HMAC-SHA256 key for the X-Heygem-Signature header (HEYGEM_NOTIFY__WEBHOOK__SECRET); never logged
+    secret: SecretStr | None = None
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    #: tries in all, the first included
+    attempts: int = Field(5, ge=1, le=20)
+    #: wait before the first retry; doubled after each failed try, at most 10 minutes
+    backoff_s: float = Field(5.0, gt=0)
+
+
+class EmailSettings(BaseModel):
+    """``[notify.email]``: mail through an SMTP server that offers STARTTLS."""
+
+    model_config = {"extra": "forbid"}
+
+    #: unset: no e-mail is sent
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    #: HEYGEM_NOTIFY__EMAIL__SMTP_PASSWORD; never logged
+    smtp_password: SecretStr | None = None
+    #: the CA file the server's certificate is checked against (default: the system's CAs)
+    ca_file: Path | None = None
+    from_address: str = Field("heygem-daemon@localhost", pattern="^" + EMAIL_PATTERN + "$")
+    #: recipient domains mail may go to; a job asking for another domain gets a warning, not mail
+    allowed_domains: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(30.0, gt=0, le=600)
+    attempts: int = Field(3, ge=1, le=20)
+    backoff_s: float = Field(30.0, gt=0)
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _lower_domains(cls, value: list[str]) -> list[str]:
+        return [d.strip().lower().lstrip("@") for d in value if d.strip()]
+
+
+class NotifySettings(BaseModel):
+    """``[notify]``: who hears about finished and failed jobs.  Everything is optional."""
+
+    model_config = {"extra": "forbid"}
+
+    #: addresses mailed about every job, besides those its job.toml names (a team's notify list)
+    recipients: list[str] = Field(default_factory=list)
+    #: deliveries waiting (retries included); past it new ones are dropped and shown on the page
+    queue_size: int = Field(200, ge=1, le=100_000)
+    webhook: WebhookSettings = WebhookSettings()
+    email: EmailSettings = EmailSettings()
+
+
+class RetentionSettings(BaseModel):
+    """``[retention]``: old outbox jobs go to ``outbox/.trash``, then away; caches stay under a cap."""
+
+    model_config = {"extra": "forbid"}
+
+    #: days a published job stays in the outbox; 0: forever
+    days: float = Field(0.0, ge=0)
+    #: days a job stays in outbox/.trash before it is deleted
+    trash_days: float = Field(7.0, ge=0)
+    #: a job with a file read or written this recently is being used: it is left alone
+    busy_seconds: float = Field(900.0, ge=0)
+    #: how often retention looks (seconds)
+    interval_s: float = Field(600.0, gt=0)
+    #: face tracks and speech features under cache_dir, least recently used evicted past this; 0: no cap
+    cache_max_bytes: int = Field(20 * 1024**3, ge=0)
+
+
+def _octal_mode(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not re.fullmatch(r"0?[0-7]{3}", value):
+        raise ValueError("mode must be octal permission bits in quotes, like \"0640\"")
+    return value
+
+
+class PublishSettings(BaseModel):
+    """``[publish]``: owner group and mode of published files, so share permissions hold."""
+
+    model_config = {"extra": "forbid"}
+
+    #: group name given to every published file and folder; unset: the daemon's own group
+    group: str | None = None
+    #: file mode in octal ("0640"); folders get the matching x bits and setgid; unset: the umask's
+    mode: str | None = None
+
+    _mode_is_octal = field_validator("mode")(_octal_mode)
+
+
+class TeamOutput(BaseModel):
+    """A team's ``[teams.output]``: the keys it sets override the daemon's ``[output]``."""
+
+    model_config = {"extra": "forbid"}
+
+    max_height: int | None = None
+    crf: int | None = None
+    preset: str | None = None
+    when_video_shorter: str | None = None
+    when_video_longer: str | None = None
+
+
+class TeamSettings(BaseModel):
+    """``[[teams]]``: one watched inbox with its own outbox and defaults."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    inbox: Path
+    outbox: Path
+    default_engine: str | None = None
+    output: TeamOutput = TeamOutput()
+    #: addresses mailed about every job of this team (replaces notify.recipients)
+    notify: list[str] | None = None
+    group: str | None = None
+    mode: str | None = None
+    retention_days: float | None = Field(None, ge=0)
+
+    _mode_is_octal = field_validator("mode")(_octal_mode)
+
+
+class StatusSettings(BaseModel):
+    """``[status]``: the page people open on the share (``outbox/index.html``)."""
+
+    model_config = {"extra": "forbid"}
+
+    #: IANA time zone the page shows times in ("Europe/Berlin"); unset: the host's own zone
+    timezone: str | None = None
+    #: how often an open page looks for news, in seconds
+    refresh_s: float = Field(5.0, ge=1, le=3600)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}': use an IANA name like 'Europe/Berlin' or 'UTC'") from None
+        return value
+
+
 class Settings(BaseSettings):
     """Everything the daemon can be told, with the defaults an admin gets."""
 
@@ -114,6 +268,15 @@ class Settings(BaseSettings):
     output: OutputSettings = OutputSettings()
     limits: LimitSettings = LimitSettings()
     models: ModelSettings = ModelSettings()
+    #: the status page (issue 14, part A)
+    status: StatusSettings = StatusSettings()
+
+    # issue 14: who hears about jobs, how long results stay, where files go, one folder per team
+    notify: NotifySettings = NotifySettings()
+    retention: RetentionSettings = RetentionSettings()
+    publish: PublishSettings = PublishSettings()
+    #: several watched inboxes; empty: inbox/outbox above are the one (implicit) team
+    teams: list[TeamSettings] = Field(default_factory=list)
 
     @field_validator("device")
     @classmethod
@@ -121,6 +284,45 @@ class Settings(BaseSettings):
         if value in ("auto", "cpu") or (value.startswith("cuda") and _cuda_index_ok(value)):
             return value
         raise ValueError("device must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+    @model_validator(mode="after")
+    def _teams_apart(self) -> "Settings":
+        names = [t.name for t in self.teams]
+        if len(set(names)) != len(names):
+            raise ValueError("teams: each team needs its own name")
+        folders = [p.resolve() for t in self.teams for p in (t.inbox, t.outbox)]
+        if len(set(folders)) != len(folders):
+            raise ValueError("teams: each team needs its own inbox and outbox, and no folder may be both")
+        for team in self.teams:  # a wrong [teams.output] value fails at start-up, not at the first job
+            try:
+                self.team_settings(team)
+            except ValidationError as exc:
+                wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"team '{team.name}' [teams.output]: {wrong}") from None
+        return self
+
+    def team_settings(self, team: TeamSettings) -> "Settings":
+        """The settings a team's jobs run with: these, with the team's folders and defaults.
+
+        Its state (queue, page history) lives under ``state_dir/teams/<name>`` when a
+        state_dir is set, else in the team's own inbox, as for the implicit team."""
+        output = OutputSettings.model_validate(
+            {**self.output.model_dump(), **team.output.model_dump(exclude_none=True)}, strict=True)
+        notify = self.notify
+        if team.notify is not None:
+            notify = notify.model_copy(update={"recipients": list(team.notify)})
+        publish = PublishSettings(group=team.group if team.group is not None else self.publish.group,
+                                  mode=team.mode if team.mode is not None else self.publish.mode)
+        retention = self.retention
+        if team.retention_days is not None:
+            retention = retention.model_copy(update={"days": team.retention_days})
+        return self.model_copy(update={
+            "inbox": team.inbox, "outbox": team.outbox,
+            "default_engine": team.default_engine or self.default_engine,
+            "output": output, "notify": notify, "publish": publish, "retention": retention,
+            "state_dir": self.state_dir / "teams" / team.name if self.state_dir else None,
+            "teams": [],
+        })
 
     @classmethod
     def settings_customise_sources(

@@ -3,6 +3,7 @@
 # environment (.venv), then processes the bundled sample job into ./outbox.
 #   scripts/setup.sh            # install + demo
 #   scripts/setup.sh --no-demo  # install only (CI)
+#   HEYGEM_SKIP_CHROMIUM=1 scripts/setup.sh   # without the browser the page tests use
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,12 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 need_apt=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+# Headless Chromium for the status page tests (tests/status/test_browser.py); they
+# skip without it, and fail under CI=true.  HEYGEM_SKIP_CHROMIUM=1 leaves it out.
+if [ "${HEYGEM_SKIP_CHROMIUM:-0}" != 1 ] && ! command -v chromium >/dev/null \
+   && ! command -v chromium-browser >/dev/null && ! command -v google-chrome >/dev/null; then
+  need_apt+=(chromium)
+fi
 # Any CPython 3.11-3.13 will do (pyproject.toml: requires-python); the
 # system's python3 first (Debian 12: 3.11, Ubuntu 24.04: 3.12, Debian 13 and
 # Ubuntu 25.x: 3.13), then any versioned one installed beside it.

@@ -1,5 +1,5 @@
-"""Imports run downward, with the data flow: wiring → intake → jobs → engines → media, faces,
-speech → the shared bottom (types, fsutil, errors, logging, settings).
+"""Imports run downward, with the data flow: wiring → notify, housekeeping → intake → jobs → engines →
+media, faces, speech → the shared bottom (types, fsutil, errors, logging, settings).
 
 Engines sit above speech/: the builtin engine's ``prepare`` is built from speech analysis,
 while nothing in media/, faces/ or speech/ knows an engine; the value types they once took
@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "heygem_daemon"
 #: top to bottom; a module may import its own package and anything in a lower layer
 LAYERS: list[set[str]] = [
     {"cli", "commands", "service", "runtime", "status", "sdnotify", "__init__"},
+    {"notify", "housekeeping"},
     {"intake"},
     {"jobs"},
     {"engines"},

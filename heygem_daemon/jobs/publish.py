@@ -9,13 +9,15 @@ rename, so a crash at any point loses nothing.
 from __future__ import annotations
 
 import errno
+import grp
 import os
 import shutil
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import OutboxUnavailableError
+from ..errors import HeygemError, OutboxUnavailableError, for_admin
 from ..fsutil import (  # noqa: F401 -- atomic_temp, remove_atomic_temps, rename_noreplace: re-exported
     atomic_temp,
     fsync_dir,
@@ -25,8 +27,60 @@ from ..fsutil import (  # noqa: F401 -- atomic_temp, remove_atomic_temps, rename
     write_atomic,
 )
 from ..logging import get_logger
+from ..settings import PublishSettings
 
 log = get_logger()
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """The group and mode a team's published files take, so the share's permissions hold."""
+
+    gid: int | None = None
+    file_mode: int | None = None
+
+    @classmethod
+    def from_settings(cls, publish: PublishSettings) -> "Permissions":
+        """Resolve the group name now: an unknown group is a start-up error, not a late surprise."""
+        gid = None
+        if publish.group is not None:
+            try:
+                gid = grp.getgrnam(publish.group).gr_gid
+            except KeyError:
+                raise HeygemError(f"The publish group '{publish.group}' does not exist on this host.",
+                                  hint=for_admin("create it, or change publish.group / the team's group")) from None
+        return cls(gid, int(publish.mode, 8) if publish.mode is not None else None)
+
+    @property
+    def dir_mode(self) -> int | None:
+        """Folders: the file mode plus x wherever it gives r (else nobody could open them),
+        and setgid when a group is set, so files people add later take the group too."""
+        if self.file_mode is None:
+            return None  # the umask's, with setgid added when a group is set (see _set)
+        mode = self.file_mode | ((self.file_mode & 0o444) >> 2)
+        return mode | stat.S_ISGID if self.gid is not None else mode
+
+    def apply(self, root: Path) -> None:
+        """Give ``root`` and everything inside it the group and mode; links are left alone."""
+        if self.gid is None and self.file_mode is None:
+            return
+        for folder, dirs, files in os.walk(root):
+            self._set(folder, self.dir_mode, folder=True)
+            for name in files:
+                self._set(os.path.join(folder, name), self.file_mode)
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+
+    def _set(self, path: str, mode: int | None, *, folder: bool = False) -> None:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            return
+        if mode is None and folder and self.gid is not None:
+            mode = stat.S_IMODE(st.st_mode) | stat.S_ISGID
+        if self.gid is not None and st.st_gid != self.gid:
+            os.chown(path, -1, self.gid, follow_symlinks=False)
+        if mode is not None:
+            # chown may clear setgid on files: set the mode after the group
+            os.chmod(path, mode, follow_symlinks=False)
 
 
 class Staging:
@@ -145,13 +199,18 @@ def choose_name(outbox: Path, job: str) -> str:
     return candidate
 
 
-def publish(staging: Staging, job: str, *, before_rename: Callable[[str], None] | None = None) -> Path:
+def publish(staging: Staging, job: str, *, before_rename: Callable[[str], None] | None = None,
+            permissions: Permissions | None = None) -> Path:
     """Rename the staged folder to ``outbox/<job>`` (or a free suffixed name).
 
     ``before_rename(name)`` is called with the chosen name right before the
-    rename, so the caller can record it for crash recovery.
+    rename, so the caller can record it for crash recovery.  ``permissions`` are
+    applied before the rename, so the job never shows on the share with others'.
+    A group the daemon may not give (EPERM) keeps the job waiting, like a full disk.
     """
     try:
+        if permissions is not None:
+            permissions.apply(staging.path)
         fsync_dir(staging.path)
         while True:
             name = choose_name(staging.outbox, job)

@@ -72,6 +72,11 @@ class OutputReport(BaseModel):
     sync_reason: str | None = None
     #: the when_video_shorter policy used for this output; an addition to ARCHITECTURE §4
     timeline: TimelineReport | None = None
+    #: the JPEG thumbnail beside ``file`` (the status page shows it); null when none could be cut;
+    #: an addition to ARCHITECTURE §4
+    poster: str | None = None
+    #: where in the output the poster was cut (s): a frame with the face and the mouth open
+    poster_at_s: float | None = None
     timings_s: Timings = Field(default_factory=Timings)
 
 

@@ -28,9 +28,11 @@ from ..faces.tracker import FaceTracker
 from ..logging import get_logger, job_sinks
 from ..media.audio import decode_audio
 from ..settings import Settings
+from ..speech.loudness import loudness_curve
 from ..fsutil import fsync_dir, write_atomic
 from .claimed import NAME_NOT_UTF8, Claim, LeaseData
-from .publish import DISK_FULL, Staging, disk_full_error, publish, stage_sources
+from .publish import DISK_FULL, Permissions, Staging, disk_full_error, publish, stage_sources
+from .poster import cut_posters
 from .report import AudioReport, JobOutcome, JobReport, OutputReport, error_text, now_iso
 from .spec import JobPlan, OutputPair, load_job
 from .video import VideoTask, VideoTools, make_video
@@ -290,6 +292,7 @@ class JobRunner:
             output=plan.output,
             limits=self.settings.limits,
             spool_dir=self.settings.cache_path / "spool",
+            opening=loudness_curve(audio.clip.samples, audio.clip.sample_rate),
         )
         tools = VideoTools(engine, tracker, self.track_cache, self.check_stop, progress)
         started = time.perf_counter()
@@ -319,6 +322,7 @@ class JobRunner:
     def _publish(self, claim: Claim, lease: LeaseData, staging: Staging, report: JobReport,
                  plan: JobPlan | None) -> Published:
         self.check_stop()
+        cut_posters(report, staging.path)
         write_atomic(staging.file("report.json"), report.model_dump_json(indent=2))
         text = error_text(report)
         staging.file("ERROR.txt").unlink(missing_ok=True)
@@ -339,7 +343,8 @@ class JobRunner:
             lease.publishing_to = name
             claim.write_lease(lease)
 
-        path = publish(staging, claim.job, before_rename=record)
+        path = publish(staging, claim.job, before_rename=record,
+                       permissions=Permissions.from_settings(self.settings.publish))
         self._release(claim)
         return Published(path, JobOutcome(report.status))
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import JobValidationError, LimitExceededError, raise_setting
 from ..logging import get_logger
-from ..settings import OutputSettings, Settings
+from ..settings import EMAIL_PATTERN, OutputSettings, Settings
 from .folder import AUDIO_EXTS, JOB_TOML, VIDEO_EXTS, Entry, open_regular, partial_names, scan_folder
 
 log = get_logger()
@@ -36,6 +36,7 @@ PLACEHOLDERS = ("job", "video", "audio", "index")
 MAX_TRANSCRIPT_CHARS = 20_000
 MAX_OUTPUT_NAME_BYTES = 200
 PRIORITY_RANGE = (-1000, 1000)
+MAX_NOTIFY = 50
 _WINDOWS_RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
 )
@@ -73,6 +74,8 @@ class JobSpec(BaseModel):
     priority: int = Field(0, ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1])
     output_name: str = Field(DEFAULT_OUTPUT_NAME, max_length=1000)
     output: OutputSpec = OutputSpec()
+    #: e-mail addresses told when the job is finished or failed (only the admin's allowed domains)
+    notify: list[str] | None = Field(None, max_length=MAX_NOTIFY)
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class JobPlan:
     pairs: tuple[OutputPair, ...]
     has_job_toml: bool
     has_ready: bool
+    #: the job's notify addresses in the allowed domains (the others were refused with a warning)
+    notify: tuple[str, ...] = ()
 
 
 def load_job(
@@ -138,8 +143,16 @@ def load_job(
     if audios is not None and videos is not None and usable("output_name"):
         pairs = problems.attempt(plan_pairs, job_name, spec.output_name, audios, videos,
                                  max_pairs=limits.max_pairs_per_job)
+    notify = problems.attempt(check_addresses, spec.notify or []) if usable("notify") else None
     problems.raise_any()
     assert audios is not None and videos is not None and pairs is not None and output and engine
+    allowed, refused = split_by_domain(notify or [], settings.notify.email.allowed_domains)
+    if refused:
+        # not a failure: the videos are still wanted, only this mail is not ours to send
+        log.warning("notify_domain_refused", job=job_name, addresses=refused,
+                    allowed_domains=settings.notify.email.allowed_domains,
+                    hint="job.toml notify names addresses outside the domains the administrator allows; "
+                         "no mail goes to them")
     plan = JobPlan(
         name=job_name,
         folder=folder,
@@ -152,6 +165,7 @@ def load_job(
         pairs=pairs,
         has_job_toml=has_toml,
         has_ready=any(e.kind == "ready" for e in entries),
+        notify=tuple(allowed),
     )
     log.debug("job_validated", job=job_name, pairs=len(pairs), engine=plan.engine)
     return plan
@@ -343,6 +357,9 @@ def _describe(key: str, err: Any) -> str:
             "job.toml: 'audio' must be a file name in quotes, like audio = \"voice.wav\", "
             f'or a list of them, like audio = ["a.wav", "b.wav"]; got {_show(value)}.'
         )
+    if key == "notify" and kind in ("string_type", "list_type", "too_long"):
+        return (f'job.toml: \'notify\' must be a list of at most {MAX_NOTIFY} e-mail addresses, '
+                f'like notify = ["alice@example.com"]; {where} is {_show(value)}.')
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"job.toml: {where} must be a whole number, got {_show(value)}."
     if kind == "string_type" and item is not None:
@@ -396,6 +413,37 @@ def _show(value: Any) -> str:
     if isinstance(value, dict):
         return "a table"
     return repr(value)
+
+
+# -- notify addresses --------------------------------------------------------------
+
+
+def check_addresses(addresses: list[str]) -> list[str]:
+    """The job's notify list, each a plain e-mail address (one problem per bad one)."""
+    wrong = [
+        JobValidationError(
+            f"job.toml: item {number} of 'notify' ({_show(address)}) is not an e-mail address.",
+            key="notify",
+            hint='Write addresses in quotes, like notify = ["alice@example.com"].',
+        )
+        for number, address in enumerate(addresses, 1)
+        if not re.fullmatch(EMAIL_PATTERN, address.strip())
+    ]
+    if wrong:
+        raise JobValidationError.combine(wrong)
+    return list(dict.fromkeys(a.strip() for a in addresses))
+
+
+def split_by_domain(addresses: Iterable[str], allowed_domains: Collection[str]) -> tuple[list[str], list[str]]:
+    """(allowed, refused): an address is allowed when its domain is one the admin lists
+    (compared without case; sub-domains are not implied)."""
+    allowed_set = {d.lower() for d in allowed_domains}
+    allowed: list[str] = []
+    refused: list[str] = []
+    for address in addresses:
+        domain = address.rpartition("@")[2].lower()
+        (allowed if domain in allowed_set else refused).append(address)
+    return allowed, refused
 
 
 # -- choosing files ----------------------------------------------------------------

@@ -32,6 +32,7 @@ from ..media.timeline import FrameSource, Timeline, output_frame_count
 from ..settings import LimitSettings, OutputSettings
 from .pipeline import MapStage, Pipeline, Stage
 from .avatar import avatar_profile
+from .poster import OpeningCurve, PosterMoment
 from .report import OutputReport, SyncFigure, TimelineReport, Timings
 
 log = get_logger()
@@ -51,6 +52,8 @@ class VideoTask:
     output: OutputSettings
     limits: LimitSettings
     spool_dir: Path
+    #: the voice's mouth opening over time, to choose the poster's moment (jobs.poster)
+    opening: OpeningCurve | None = None
 
 
 @dataclass
@@ -92,10 +95,12 @@ def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, repo
         faces = _CachedFaces(cached)
     else:
         faces = tracked = _TrackedFaces(tools.tracker)
+    moment = PosterMoment(plan.info.fps, plan.duration_s, task.opening)
     try:
-        frames, with_face, timeline = _render(task, plan, faces, features, tools, report.timings_s)
+        frames, with_face, timeline = _render(task, plan, faces, features, tools, report.timings_s, moment)
     finally:
         faces.close()
+    report.poster_at_s = moment.at_s
     report.timeline = TimelineReport(policy=timeline.policy, requested=timeline.requested,
                                      fallback_reason=timeline.fallback_reason)
     if tracked is not None:
@@ -296,7 +301,7 @@ class _FaceStage:
 
 
 def _render(task: VideoTask, plan: _Plan, faces: FaceSource, features: AudioFeatures, tools: VideoTools,
-            timings: Timings) -> tuple[int, int, Timeline]:
+            timings: Timings, moment: PosterMoment) -> tuple[int, int, Timeline]:
     engine = tools.engine
     width, height = plan.size
     info = plan.info
@@ -319,6 +324,7 @@ def _render(task: VideoTask, plan: _Plan, faces: FaceSource, features: AudioFeat
             frames, found = batch.frames, batch.faces
             counts[0] += len(frames)
             counts[1] += sum(f is not None for f in found)
+            moment.see(batch.outs, [f is not None for f in found])
             if any(f is not None for f in found):
                 frames = engine.render(frames, found, features, batch.outs, info.fps)
             tools.progress(min(1.0, counts[0] / max(plan.n_out, 1)))

@@ -98,6 +98,6 @@ def test_kill_9_mid_job_then_restart_completes_once_without_redoing_finished_vid
     assert len(done_events) == 2  # one before the kill, one after: nothing redone
     assert any(e.get("event") == "video_already_done" for e in d.events())
     assert sorted(p.name for p in d.outbox.iterdir() if not p.name.startswith(".")) == [
-        "index.html", "status.json", "two"]
+        "index.html", "status.js", "status.json", "two"]
     assert sorted(p.name for p in (out / "source").iterdir()) == ["a.mp4", "b.mp4", "voice.wav"]
     assert list((d.inbox / ".heygem" / "claimed").iterdir()) == []

@@ -156,7 +156,7 @@ def test_unknown_key_suggests_closest(make_job: MakeJob, settings: Settings) -> 
     """A misspelt key is named, with the closest allowed key and the full list."""
     err = _error(make_job("voice.wav", "a.mp4", toml='vidoes = ["a.mp4"]\n'), settings)
     assert "job.toml: unknown key 'vidoes'. Did you mean 'videos'?" in str(err)
-    assert "Allowed keys: audio, videos, engine, transcript, priority, output_name, output." in str(err)
+    assert "Allowed keys: audio, videos, engine, transcript, priority, output_name, output, notify." in str(err)
     assert "vidoes" == err.key
 
 

@@ -50,7 +50,7 @@ class OutboxSpy(threading.Thread):
                         if "report.json" not in names:
                             self.violations.append(f"{entry.name} visible without report.json: {sorted(names)}")
                         self.first_seen[entry.name] = names
-                elif entry.name not in ("status.json", "index.html"):
+                elif entry.name not in ("status.json", "status.js", "index.html"):
                     self.violations.append(f"stray file in outbox: {entry.name}")
             time.sleep(0.005)
 
@@ -140,8 +140,10 @@ def test_ten_sigkills_at_random_moments_publish_every_job_exactly_once(daemon_fa
         assert report["status"] == "done", (seed, job, report)
         outputs = sorted(o["file"] for o in report["outputs"])
         assert outputs == ["a_voice.mp4", "b_voice.mp4"]
-        assert {p.name for p in out.iterdir()} == PUBLISHED_NAMES | set(outputs), (seed, job)
-        assert spy.first_seen[job] == PUBLISHED_NAMES | set(outputs), "changed after it was published"
+        posters = sorted(o["poster"] for o in report["outputs"])
+        assert posters == ["a_voice.jpg", "b_voice.jpg"], (seed, job)  # cut again by a resumed job
+        assert {p.name for p in out.iterdir()} == PUBLISHED_NAMES | set(outputs) | set(posters), (seed, job)
+        assert spy.first_seen[job] == PUBLISHED_NAMES | set(outputs) | set(posters), "changed after it was published"
         audio_s = report["audio"][0]["duration_s"]
         for name in outputs:
             assert abs(media_duration(out / name) - audio_s) <= 0.1, (seed, job, name)

@@ -1,0 +1,3 @@
+"""Fixtures for the status page tests: headless Chromium."""
+
+from tests.support.browser import browser  # noqa: F401 -- the fixture, for every test here
