@@ -181,7 +181,7 @@ class Renderer:
                          output=OutputSettings(crf=18), limits=limits, spool_dir=self.workdir / "spool")
         report = OutputReport(video=video.name, audio=audio.name)
         make_video(task, features, VideoTools(self.engine, self.tracker, self.cache, lambda: None), report)
-        return {"source": features.source, **report.model_dump(include={"sync", "sync_reason"})}
+        return {"source": features.source, **report.model_dump(include={"sync", "sync_reason", "exemplar_frames"})}
 
 
 # ----------------------------------------------------------------------------- the run
