@@ -41,6 +41,8 @@ from .builtin_library import MouthLibrary, column_positions
 #: opening levels in a chain (at most), candidates tried per level
 LEVELS = 12
 CANDIDATES = 8
+#: cost of a blurred exemplar (speech blurs fast mouths), against a thumbnail's typical difference of 1
+BLUR_WEIGHT = 3.0
 #: a target this far (eye distances) beyond the library's openings has no close shape
 COVER_TOLERANCE = 0.02
 #: entries turned further than this from the library's typical head turn are not used
@@ -99,7 +101,8 @@ def exemplar_chain(library: MouthLibrary) -> ExemplarChain | None:
     spacing = max((hi - lo) / max(levels - 1, 1), 0.005)
     thumbs = _thumbnails(library.crops[usable])
     options = [np.argsort(np.abs(gaps - t))[:CANDIDATES] for t in targets]
-    path = _viterbi(options, gaps, targets, spacing, thumbs, library.yaw[usable] - yaw)
+    path = _viterbi(options, gaps, targets, spacing, thumbs, library.yaw[usable] - yaw,
+                    _blur(library.crops[usable]))
     chosen = usable[path]
     order = np.argsort(library.gap[chosen], kind="stable")
     chosen = chosen[order]
@@ -111,10 +114,25 @@ def _thumbnails(crops: np.ndarray) -> np.ndarray:
                      for c in crops]).astype(np.float32) / 255.0
 
 
-def _viterbi(options, gaps, targets, spacing, thumbs, yaw) -> list[int]:
-    """One candidate per level: close to the level's opening, alike to its neighbours."""
+def _blur(crops: np.ndarray) -> np.ndarray:
+    """How much blurrier than the library's sharpest quarter each crop is (0 = sharp; speech blurs)."""
+    detail = np.array([cv2.Laplacian(cv2.cvtColor(c, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var() for c in crops])
+    return np.clip(1.0 - detail / max(float(np.percentile(detail, 75)), 1e-6), 0.0, 1.0)
+
+
+def _viterbi(options, gaps, targets, spacing, thumbs, yaw, blur) -> list[int]:
+    """One candidate per level: close to the level's opening, typical of it, sharp, alike to its neighbours.
+
+    "Typical": near the mean look of the library's mouths at that opening (teeth as often
+    shown as this person shows them), the choice closest on average to whatever the
+    person's real mouth would show there.
+    """
     def unary(cands, target):
-        return ((gaps[cands] - target) / spacing) ** 2 + (yaw[cands] / YAW_TOLERANCE) ** 2
+        near = np.exp(-0.5 * ((gaps - target) / spacing) ** 2)
+        typical = (near[:, None, None] * thumbs).sum(axis=0) / max(float(near.sum()), 1e-9)
+        atypical = np.abs(thumbs[cands] - typical).mean(axis=(1, 2)) / 0.02
+        return ((gaps[cands] - target) / spacing) ** 2 + (yaw[cands] / YAW_TOLERANCE) ** 2 + atypical \
+            + BLUR_WEIGHT * blur[cands]
 
     cost = unary(options[0], targets[0])
     back: list[np.ndarray] = []
@@ -153,7 +171,7 @@ def paste_exemplars(frame: np.ndarray, plan: WarpPlan, chain: ExemplarChain) -> 
     sample = np.zeros(region.shape + (3,), np.float32)
     for entry, weight in chain.pick(gap):
         map_x, map_y = region.exemplar_map(library, entry)
-        sample += weight * cv2.remap(library.crops[entry], map_x, map_y, cv2.INTER_CUBIC,
+        sample += weight * cv2.remap(library.crops[entry], map_x, map_y, cv2.INTER_LANCZOS4,
                                      borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     x0, y0, x1, y1 = region.box
     here = frame[y0:y1, x0:x1]

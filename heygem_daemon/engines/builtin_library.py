@@ -15,7 +15,7 @@ lips at full sharpness instead of a painted cavity.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO, Sequence
+from typing import IO, Any, Sequence
 
 import cv2
 import numpy as np
@@ -65,14 +65,14 @@ class MouthLibrary:
     def centre(self) -> tuple[float, float]:
         return U_REACH * self.px_per_iod, V_ABOVE * self.px_per_iod
 
-    def write(self, fh: BinaryIO) -> None:
+    def write(self, fh: IO[Any]) -> None:
         """Serialise (uncompressed npz: crops are noise-rich, zlib gains little and costs seconds)."""
         np.savez(fh, crops=self.crops, px_per_iod=np.float64(self.px_per_iod), gap=self.gap, width=self.width,
                  yaw=self.yaw, teeth=self.teeth, knots=self.knots, frames=self.frames,
                  version=np.int64(VERSION))
 
     @classmethod
-    def read(cls, fh: BinaryIO) -> "MouthLibrary":
+    def read(cls, fh: IO[Any]) -> "MouthLibrary":
         with np.load(fh, allow_pickle=False) as data:
             if int(data["version"]) != VERSION:
                 raise ValueError(f"mouth library version {int(data['version'])}, expected {VERSION}")
@@ -133,7 +133,7 @@ def _entry(frame: np.ndarray, marks: np.ndarray, px: float, size: tuple[int, int
     cx, cy = U_REACH * px, V_ABOVE * px
     matrix = np.array([[s * axis_u[0], s * axis_v[0], 0.0], [s * axis_u[1], s * axis_v[1], 0.0]])
     matrix[:, 2] = origin - matrix[:, :2] @ np.array([cx, cy])
-    crop = cv2.warpAffine(frame, matrix, size, flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+    crop = cv2.warpAffine(frame, matrix, size, flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
     knots = plan.src_knots[1:5].astype(np.float64) / iod
     corners = marks[list(MOUTH_CORNERS)]

@@ -93,8 +93,7 @@ class FrameReader:
         scale = f"scale={width}:{height}:flags=bicubic"
         if self.only is not None:
             # selecting inside ffmpeg skips scaling and piping the frames nobody wants
-            picks = "+".join(f"eq(n\\,{i})" for i in self.only) or "0"
-            scale = f"select={picks},{scale}"
+            scale = f"select={_any_of(self.only)},{scale}"
             if fps_text is not None:
                 scale = f"fps={fps_text},{scale}"
             rate = ["-fps_mode", "passthrough"]
@@ -196,6 +195,17 @@ class FrameReader:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _any_of(frames: list[int]) -> str:
+    """A select expression true on these frame numbers, as a balanced sum: ffmpeg's parser
+    refuses a flat chain of ~120 terms, a balanced tree of thousands is fine."""
+    if not frames:
+        return "0"
+    if len(frames) == 1:
+        return f"eq(n\\,{frames[0]})"
+    middle = len(frames) // 2
+    return f"({_any_of(frames[:middle])}+{_any_of(frames[middle:])})"
 
 
 def _audio_filter(duration_s: float, pad_audio: bool) -> str:
