@@ -143,6 +143,12 @@ def cut_video(clip: Path, seg: tuple[int, int], fps: float, out: Path) -> None:
                     "-c:a", "aac", "-b:a", "192k", str(out)], check=True)
 
 
+def encode_like_output(video: Path, out: Path) -> None:
+    """``video`` re-encoded as the daemon encodes its outputs here (libx264 veryfast, crf 18, yuv420p)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-an", "-c:v", "libx264", "-crf", "18",
+                    "-preset", "veryfast", "-pix_fmt", "yuv420p", str(out)], check=True)
+
+
 def cut_audio(clip: Path, seg: tuple[int, int], fps: float, out: Path) -> None:
     start, stop = seg
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", f"{start / fps:.6f}", "-t", f"{(stop - start) / fps:.6f}",
@@ -233,7 +239,7 @@ def texture_figures(clip: Clip, a: tuple[int, int], b: tuple[int, int], n: int,
     truth = clip.looks.crops[b[0]:b[0] + n]
     source = Looks(clip.looks.crops[a[0]:a[0] + n], clip.looks.sharp[a[0]:a[0] + n], clip.looks.seam[a[0]:a[0] + n])
     figures: dict[str, float] = {}
-    for name, seen in {**renders, "noop": source}.items():
+    for name, seen in {**renders, "filmed": source}.items():
         figures[f"{name}_ssim"], figures[f"{name}_psnr"] = tex.compare(seen.crops[:n], truth)
         figures[f"{name}_sharp"] = tex.mean_of(seen.sharp[:n]) / tex.mean_of(source.sharp)
         figures[f"{name}_seam"] = tex.mean_of(seen.seam[:n]) / tex.mean_of(source.seam)
@@ -260,7 +266,12 @@ def score_pair(clip: Clip, a: tuple[int, int], b: tuple[int, int], renderer: Ren
         renderer.render(driver, voice, painted_path)
         renderer.engine.use_exemplars = True
         painted, _ = read_frames(painted_path)
-        renders = {"exemplar": looks(rendered, marks), "paint": looks(painted, landmarks(painted, detector))}
+        # the no-op as the daemon would publish it: the driver through the same encoder, engine doing nothing
+        noop_path = workdir / f"{tag}_noop.mp4"
+        encode_like_output(driver, noop_path)
+        untouched, _ = read_frames(noop_path)
+        renders = {"exemplar": looks(rendered, marks), "paint": looks(painted, landmarks(painted, detector)),
+                   "noop": looks(untouched, landmarks(untouched, detector))}
         texture = texture_figures(clip, a, b, n, renders)
         texture["exemplar_frames"] = float(info.get("exemplar_frames") or 0)
     truth, truth_w = clip.open[b[0]:b[0] + n], clip.width[b[0]:b[0] + n]
@@ -329,12 +340,12 @@ TEXTURE_TARGETS = {"sharp": 0.9, "seam": 1.2}
 
 
 def print_texture_table(scores: list[Score]) -> dict[str, float]:
-    keys = [f"{r}_{m}" for m in ("ssim", "psnr") for r in ("exemplar", "paint", "noop")] + \
-           [f"{r}_{m}" for m in ("sharp", "seam") for r in ("exemplar", "paint")]
+    keys = [f"{r}_{m}" for m in ("ssim", "psnr") for r in ("exemplar", "paint", "noop", "filmed")] + \
+           [f"{r}_sharp" for r in ("exemplar", "paint", "noop")] + [f"{r}_seam" for r in ("exemplar", "paint")]
     print("| clip | frames of | audio of | frames | exemplar frames | SSIM exemplars | SSIM paint | SSIM no-op | "
-          "PSNR exemplars | PSNR paint | PSNR no-op | sharpness exemplars | sharpness paint | seam exemplars | "
-          "seam paint |")
-    print("|---" * 15 + "|")
+          "SSIM filmed | PSNR exemplars | PSNR paint | PSNR no-op | PSNR filmed | sharpness exemplars | "
+          "sharpness paint | sharpness no-op | seam exemplars | seam paint |")
+    print("|---" * 18 + "|")
     textured = [s for s in scores if s.texture is not None]
     for s in textured:
         t = s.texture

@@ -41,6 +41,9 @@ from .builtin_library import MouthLibrary, column_positions
 #: opening levels in a chain (at most), candidates tried per level
 LEVELS = 12
 CANDIDATES = 8
+#: openings changed by less than this (eye distances) keep the filmed mouth; the exemplar fades in over FADE_IN
+KEEP_FILMED = 0.004
+FADE_IN = 0.012
 #: cost of a blurred exemplar (speech blurs fast mouths), against a thumbnail's typical difference of 1
 BLUR_WEIGHT = 3.0
 #: a target this far (eye distances) beyond the library's openings has no close shape
@@ -52,8 +55,9 @@ MARGIN_IOD = 0.025
 FEATHER_IOD = 0.05
 #: horizontally: full to this many half mouth-widths, zero FEATHER_HALF further
 SIDE_FULL, SIDE_FEATHER = 1.1, 0.3
-#: share of each interval between levels spent cross-fading (the rest shows one exemplar)
-CROSSFADE = 0.4
+#: opening change (eye distances) over which one exemplar cross-fades into the next; levels are
+#: at least this far apart, so a slowly opening mouth never jumps between two exemplars
+CROSSFADE_IOD = 0.006
 #: colour gains are kept within these bounds
 GAIN_RANGE = (0.75, 1.33)
 #: maps and masks are computed every _STRIDE pixels and upsampled (they are smooth)
@@ -79,8 +83,9 @@ class ExemplarChain:
         if gap >= self.gaps[-1]:
             return [(int(self.entries[-1]), 1.0)]
         k = int(np.searchsorted(self.gaps, gap)) - 1
-        t = (gap - self.gaps[k]) / max(float(self.gaps[k + 1] - self.gaps[k]), 1e-9)
-        t = float(np.clip((t - 0.5) / CROSSFADE + 0.5, 0.0, 1.0))
+        lo, hi = float(self.gaps[k]), float(self.gaps[k + 1])
+        # cross-fade over CROSSFADE_IOD around the midpoint (levels are at least that far apart)
+        t = float(np.clip((gap - (lo + hi) / 2) / min(CROSSFADE_IOD, hi - lo) + 0.5, 0.0, 1.0))
         t = t * t * (3 - 2 * t)
         picks = [(int(self.entries[k]), 1.0 - t), (int(self.entries[k + 1]), t)]
         return [(e, w) for e, w in picks if w > 1e-3]
@@ -104,9 +109,13 @@ def exemplar_chain(library: MouthLibrary) -> ExemplarChain | None:
     path = _viterbi(options, gaps, targets, spacing, thumbs, library.yaw[usable] - yaw,
                     _blur(library.crops[usable]))
     chosen = usable[path]
-    order = np.argsort(library.gap[chosen], kind="stable")
-    chosen = chosen[order]
-    return ExemplarChain(library, chosen, library.gap[chosen].astype(np.float64))
+    chosen = chosen[np.argsort(library.gap[chosen], kind="stable")]
+    kept = [int(chosen[0])]
+    for entry in chosen[1:]:
+        if library.gap[entry] - library.gap[kept[-1]] >= CROSSFADE_IOD:
+            kept.append(int(entry))
+    entries = np.array(kept)
+    return ExemplarChain(library, entries, library.gap[entries].astype(np.float64))
 
 
 def _thumbnails(crops: np.ndarray) -> np.ndarray:
@@ -160,9 +169,11 @@ def target_gap(plan: WarpPlan) -> tuple[float, float]:
 
 
 def paste_exemplars(frame: np.ndarray, plan: WarpPlan, chain: ExemplarChain) -> bool:
-    """Replace the lips and mouth interior of a warped ``frame`` (in place); False: no close shape."""
-    gap, _ = target_gap(plan)
-    if not chain.covers(gap):
+    """Replace the lips and mouth interior of a warped ``frame`` (in place); False: no close shape,
+    or the filmed mouth already has the target opening (it is kept: it is the real one)."""
+    gap, filmed = target_gap(plan)
+    strength = _strength(abs(gap - filmed))
+    if strength <= 0.0 or not chain.covers(gap):
         return False
     region = _Region.of(plan, frame.shape)
     if region is None:
@@ -175,14 +186,20 @@ def paste_exemplars(frame: np.ndarray, plan: WarpPlan, chain: ExemplarChain) -> 
                                      borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     x0, y0, x1, y1 = region.box
     here = frame[y0:y1, x0:x1]
-    mask = region.mask
-    ring = (mask > 0.05) & (mask < 0.95)
+    mask = region.mask * strength
+    ring = (region.mask > 0.05) & (region.mask < 0.95)
     if ring.sum() >= 8:
         gain = here[ring].astype(np.float32).mean(axis=0) / np.maximum(sample[ring].mean(axis=0), 1.0)
         sample *= np.clip(gain, *GAIN_RANGE)
     blended = here.astype(np.float32) + mask[..., None] * (sample - here)
     frame[y0:y1, x0:x1] = np.where(mask[..., None] > 0, np.clip(blended + 0.5, 0, 255), here).astype(np.uint8)
     return True
+
+
+def _strength(change: float) -> float:
+    """How much of the exemplar a frame gets, from the change of opening the warp made."""
+    t = float(np.clip((change - KEEP_FILMED) / FADE_IN, 0.0, 1.0))
+    return t * t * (3 - 2 * t)
 
 
 @dataclass
