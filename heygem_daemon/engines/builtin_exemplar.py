@@ -182,7 +182,7 @@ def paste_exemplars(frame: np.ndarray, plan: WarpPlan, chain: ExemplarChain) -> 
     sample = np.zeros(region.shape + (3,), np.float32)
     for entry, weight in chain.pick(gap):
         map_x, map_y = region.exemplar_map(library, entry)
-        sample += weight * cv2.remap(library.crops[entry], map_x, map_y, cv2.INTER_LANCZOS4,
+        sample += weight * cv2.remap(library.crops[entry], map_x, map_y, cv2.INTER_CUBIC,
                                      borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
     x0, y0, x1, y1 = region.box
     here = frame[y0:y1, x0:x1]
@@ -224,7 +224,8 @@ class _Region:
         iod, half = plan.iod, plan.half_width * float(plan.scale_u[COLUMNS // 2])
         out = plan.out_knots.astype(np.float64)
         reach = (SIDE_FULL + SIDE_FEATHER) * half
-        v_lo = float(out[0].min())
+        # from just above the mask's top (never above the warp's top knot, under the nose)
+        v_lo = max(float(out[0].min()), float(out[1].min()) - (MARGIN_IOD + FEATHER_IOD) * iod - 2.0)
         v_hi = float(out[4].max()) + (MARGIN_IOD + FEATHER_IOD) * iod
         corners = np.array([[u, v] for u in (-reach, reach) for v in (v_lo, v_hi)])
         pts = plan.origin + corners[:, :1] * plan.axis_u + corners[:, 1:] * plan.axis_v

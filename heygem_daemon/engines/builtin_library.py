@@ -15,7 +15,7 @@ lips at full sharpness instead of a painted cavity.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import IO, Any, Sequence
+from typing import IO, Any, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -110,17 +110,30 @@ def pick_frames(gaps: np.ndarray, limit: int = MAX_ENTRIES) -> list[int]:
     return sorted(picked)
 
 
-def build_library(frames: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], numbers: Sequence[int]) -> MouthLibrary:
-    """Crop and measure each frame's mouth (``landmarks[i]``: (478, 2) pixels of ``frames[i]``)."""
-    iods = [np.linalg.norm(m[263] - m[33]) for m in landmarks]
-    px = float(np.clip(np.median(iods), MIN_PX_PER_IOD, MAX_PX_PER_IOD)) if iods else float(MIN_PX_PER_IOD)
+def library_scale(landmarks: Sequence[np.ndarray]) -> float:
+    """Pixels per eye distance for the crops: the footage's own (median), within bounds."""
+    iods = [float(np.linalg.norm(m[263] - m[33])) for m in landmarks]
+    return float(np.clip(np.median(iods), MIN_PX_PER_IOD, MAX_PX_PER_IOD)) if iods else float(MIN_PX_PER_IOD)
+
+
+def build_library(faces: Iterable[tuple[int, np.ndarray, np.ndarray]], px_per_iod: float) -> MouthLibrary:
+    """Crop and measure each (frame number, frame, (478, 2) pixel landmarks) as it comes: only the
+    crops are kept, never the frames (a 720p frame is 50 times a crop)."""
+    px = px_per_iod
     height, width = int(round((V_ABOVE + V_BELOW) * px)), int(round(2 * U_REACH * px))
-    entries = [_entry(frame, marks, px, (width, height)) for frame, marks in zip(frames, landmarks)]
-    crops = np.stack([e[0] for e in entries]) if entries else np.zeros((0, height, width, 3), np.uint8)
-    stat = np.array([e[1] for e in entries], dtype=np.float32).reshape(-1, 4)
-    knots = np.stack([e[2] for e in entries]).astype(np.float32) if entries else np.zeros((0, 4, COLUMNS), np.float32)
-    return MouthLibrary(crops=crops, px_per_iod=px, gap=stat[:, 0], width=stat[:, 1], yaw=stat[:, 2],
-                        teeth=stat[:, 3], knots=knots, frames=np.asarray(numbers, dtype=np.int64))
+    crops, stats, knots, numbers = [], [], [], []
+    for number, frame, marks in faces:
+        crop, stat, knot = _entry(frame, marks, px, (width, height))
+        crops.append(crop)
+        stats.append(stat)
+        knots.append(knot)
+        numbers.append(number)
+    stat = np.array(stats, dtype=np.float32).reshape(-1, 4)
+    return MouthLibrary(
+        crops=np.stack(crops) if crops else np.zeros((0, height, width, 3), np.uint8), px_per_iod=px,
+        gap=stat[:, 0], width=stat[:, 1], yaw=stat[:, 2], teeth=stat[:, 3],
+        knots=np.stack(knots).astype(np.float32) if knots else np.zeros((0, 4, COLUMNS), np.float32),
+        frames=np.asarray(numbers, dtype=np.int64))
 
 
 def _entry(frame: np.ndarray, marks: np.ndarray, px: float, size: tuple[int, int]):

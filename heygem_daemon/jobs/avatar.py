@@ -16,6 +16,7 @@ video renders with the generic opening range, never fails.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 import json
 import time
 from pathlib import Path
@@ -76,13 +77,16 @@ def _analyse(video_path: Path, plan: _Plan, tools: VideoTools,
     tools.check_stop()
     width, height = plan.size
     gaps = np.array([_gap(track, i, width, height) for i in range(len(track))])
-    try:
-        mouths: MouthLibrary | None = build_mouths(video_path, plan, tools, track, gaps)
-    except HeygemError as exc:  # the painted mouth interior still works without it
-        log.warning("mouth_library_failed", error=str(exc), fallback="painted mouth interior")
-        mouths = None
-    tools.check_stop()
-    return _calibrate(video_path, plan, tools, limits, track, gaps), mouths
+    # the library's decode (an ffmpeg process) overlaps the speech analysis of the video's own sound
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mouth-library") as pool:
+        building = pool.submit(build_mouths, video_path, plan, tools, track, gaps)
+        profile = _calibrate(video_path, plan, tools, limits, track, gaps)
+        try:
+            mouths: MouthLibrary | None = building.result()
+        except HeygemError as exc:  # the painted mouth interior still works without it
+            log.warning("mouth_library_failed", error=str(exc), fallback="painted mouth interior")
+            mouths = None
+    return profile, mouths
 
 
 def _calibrate(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSettings, track: FaceTrack,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..engines.builtin_library import VERSION, MouthLibrary, build_library, pick_frames
+from ..engines.builtin_library import VERSION, MouthLibrary, build_library, library_scale, pick_frames
 from ..faces.track import FaceTrack
 from ..fsutil import atomic_file
 from ..logging import get_logger
@@ -59,17 +59,15 @@ def store_library(path: Path, library: MouthLibrary) -> None:
 def build_mouths(video_path: Path, plan: _Plan, tools: VideoTools, track: FaceTrack, gaps: np.ndarray) -> MouthLibrary:
     """The library of the tracked frames ``gaps`` covers (``gaps[i]``: frame i's opening, NaN: no face)."""
     started = time.perf_counter()
-    picks = pick_frames(gaps)
     width, height = plan.size
-    frames, marks, numbers = [], [], []
-    with FrameReader(video_path, plan.size, fps_text=decode_rate(plan.info), only=picks) as reader:
-        for number, frame in zip(picks, reader):
-            face = track.face(number, width, height)
-            if face is not None and face.landmarks is not None:
-                frames.append(frame)
-                marks.append(np.asarray(face.landmarks, dtype=np.float64))
-                numbers.append(number)
-    library = build_library(frames, marks, numbers)
+    marks = {}
+    for number in pick_frames(gaps):
+        face = track.face(number, width, height)
+        if face is not None and face.landmarks is not None:
+            marks[number] = np.asarray(face.landmarks, dtype=np.float64)
+    with FrameReader(video_path, plan.size, fps_text=decode_rate(plan.info), only=list(marks)) as reader:
+        faces = ((number, frame, marks[number]) for number, frame in zip(marks, reader))
+        library = build_library(faces, library_scale(list(marks.values())))
     log.info("mouth_library_built", entries=len(library), seconds=round(time.perf_counter() - started, 2),
              px_per_iod=round(library.px_per_iod, 1),
              gaps=[round(float(np.min(library.gap)), 3), round(float(np.max(library.gap)), 3)] if len(library) else None)
