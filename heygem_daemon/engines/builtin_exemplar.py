@@ -47,7 +47,7 @@ FADE_IN = 0.012
 #: cost of a blurred exemplar (speech blurs fast mouths), against a thumbnail's typical difference of 1
 BLUR_WEIGHT = 3.0
 #: a target this far (eye distances) beyond the library's openings has no close shape
-COVER_TOLERANCE = 0.02
+COVER_TOLERANCE = 0.01
 #: entries turned further than this from the library's typical head turn are not used
 YAW_TOLERANCE = 0.04
 #: mask: full up to this far outside the outer lips, zero FEATHER further (eye distances)
