@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from lipsync import Landmarks68, loudness_db, probe, read_audio, read_frames  # noqa: E402
+import mouth_texture as tex  # noqa: E402
 
 MEDIA = REPO / ".." / "shared" / "media"
 DEFAULT_CLIPS = ["face_1.mp4", "face_2.mp4", "face_3.mp4", "face_4.mp4", "face_5.mp4",
@@ -118,6 +119,8 @@ class Score:
     noop_r: float
     noop_nmae: float
     loud_r: float
+    #: --texture: mouth-crop figures of the render with exemplars, of today's paint, of the no-op
+    texture: dict[str, float] | None = None
 
 
 # ----------------------------------------------------------------------------- cutting
@@ -138,6 +141,12 @@ def cut_video(clip: Path, seg: tuple[int, int], fps: float, out: Path) -> None:
                     "-frames:v", str(stop - start), "-t", f"{(stop - start) / fps:.6f}",
                     "-c:v", "libx264", "-crf", "12", "-preset", "veryfast", "-pix_fmt", "yuv420p",
                     "-c:a", "aac", "-b:a", "192k", str(out)], check=True)
+
+
+def encode_like_output(video: Path, out: Path) -> None:
+    """``video`` re-encoded as the daemon encodes its outputs here (libx264 veryfast, crf 18, yuv420p)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-an", "-c:v", "libx264", "-crf", "18",
+                    "-preset", "veryfast", "-pix_fmt", "yuv420p", str(out)], check=True)
 
 
 def cut_audio(clip: Path, seg: tuple[int, int], fps: float, out: Path) -> None:
@@ -181,10 +190,30 @@ class Renderer:
                          output=OutputSettings(crf=18), limits=limits, spool_dir=self.workdir / "spool")
         report = OutputReport(video=video.name, audio=audio.name)
         make_video(task, features, VideoTools(self.engine, self.tracker, self.cache, lambda: None), report)
-        return {"source": features.source, **report.model_dump(include={"sync", "sync_reason"})}
+        return {"source": features.source, **report.model_dump(include={"sync", "sync_reason", "exemplar_frames"})}
 
 
 # ----------------------------------------------------------------------------- the run
+@dataclass
+class Looks:
+    """Per frame of a video: the dlib-aligned grey mouth crop, its sharpness, the seam-ring energy."""
+
+    crops: list[np.ndarray | None]
+    sharp: list[float | None]
+    seam: list[float | None]
+
+
+def looks(frames: np.ndarray, marks: np.ndarray) -> Looks:
+    out = Looks([], [], [])
+    for frame, mark in zip(frames, marks):
+        found = bool(np.isfinite(mark).all())
+        crop = tex.mouth_crop(frame, mark) if found else None
+        out.crops.append(crop)
+        out.sharp.append(tex.sharpness(crop) if crop is not None else None)
+        out.seam.append(tex.seam_energy(frame, mark) if found else None)
+    return out
+
+
 @dataclass
 class Clip:
     path: Path
@@ -192,12 +221,29 @@ class Clip:
     open: np.ndarray
     width: np.ndarray
     audio: np.ndarray
+    #: with --texture: how every filmed frame's mouth looks
+    looks: Looks | None = None
 
 
-def load_clip(path: Path, detector: Landmarks68) -> Clip:
+def load_clip(path: Path, detector: Landmarks68, texture: bool = False) -> Clip:
     frames, fps = read_frames(path)
-    opening, width = mouth_series(landmarks(frames, detector))
-    return Clip(path, fps, opening, width, read_audio(path))
+    marks = landmarks(frames, detector)
+    opening, width = mouth_series(marks)
+    return Clip(path, fps, opening, width, read_audio(path), looks(frames, marks) if texture else None)
+
+
+def texture_figures(clip: Clip, a: tuple[int, int], b: tuple[int, int], n: int,
+                    renders: dict[str, Looks]) -> dict[str, float]:
+    """SSIM/PSNR against the truth (B), sharpness and seam against the source (A), per render and the no-op."""
+    assert clip.looks is not None
+    truth = clip.looks.crops[b[0]:b[0] + n]
+    source = Looks(clip.looks.crops[a[0]:a[0] + n], clip.looks.sharp[a[0]:a[0] + n], clip.looks.seam[a[0]:a[0] + n])
+    figures: dict[str, float] = {}
+    for name, seen in {**renders, "filmed": source}.items():
+        figures[f"{name}_ssim"], figures[f"{name}_psnr"] = tex.compare(seen.crops[:n], truth)
+        figures[f"{name}_sharp"] = tex.mean_of(seen.sharp[:n]) / tex.mean_of(source.sharp)
+        figures[f"{name}_seam"] = tex.mean_of(seen.seam[:n]) / tex.mean_of(source.seam)
+    return figures
 
 
 def score_pair(clip: Clip, a: tuple[int, int], b: tuple[int, int], renderer: Renderer, detector: Landmarks68,
@@ -206,10 +252,28 @@ def score_pair(clip: Clip, a: tuple[int, int], b: tuple[int, int], renderer: Ren
     driver, voice, out = workdir / f"{tag}_driver.mp4", workdir / f"{tag}_voice.wav", workdir / f"{tag}_out.mp4"
     cut_video(clip.path, a, clip.fps, driver)
     cut_audio(clip.path, b, clip.fps, voice)
+    renderer.engine.use_exemplars = True
     info = renderer.render(driver, voice, out)
     rendered, _ = read_frames(out)
-    r_open, r_width = mouth_series(landmarks(rendered, detector))
+    marks = landmarks(rendered, detector)
+    r_open, r_width = mouth_series(marks)
     n = min(len(r_open), b[1] - b[0])
+    texture = None
+    if clip.looks is not None:
+        # today's paint in the same run: the same pipeline with the mouth library switched off
+        renderer.engine.use_exemplars = False
+        painted_path = workdir / f"{tag}_paint.mp4"
+        renderer.render(driver, voice, painted_path)
+        renderer.engine.use_exemplars = True
+        painted, _ = read_frames(painted_path)
+        # the no-op as the daemon would publish it: the driver through the same encoder, engine doing nothing
+        noop_path = workdir / f"{tag}_noop.mp4"
+        encode_like_output(driver, noop_path)
+        untouched, _ = read_frames(noop_path)
+        renders = {"exemplar": looks(rendered, marks), "paint": looks(painted, landmarks(painted, detector)),
+                   "noop": looks(untouched, landmarks(untouched, detector))}
+        texture = texture_figures(clip, a, b, n, renders)
+        texture["exemplar_frames"] = float(info.get("exemplar_frames") or 0)
     truth, truth_w = clip.open[b[0]:b[0] + n], clip.width[b[0]:b[0] + n]
     noop = clip.open[a[0]:a[0] + n]
     times = (np.arange(n) + b[0]) / clip.fps
@@ -218,7 +282,7 @@ def score_pair(clip: Clip, a: tuple[int, int], b: tuple[int, int], renderer: Ren
         clip=clip.path.name, frames_from=_span(a, clip.fps), audio_from=_span(b, clip.fps), frames=n,
         r=pearson(r_open[:n], truth), r_w=pearson(r_width[:n], truth_w), nmae=nmae(r_open[:n], truth),
         lag_ms=best_lag(r_open[:n], truth, clip.fps),
-        noop_r=pearson(noop, truth), noop_nmae=nmae(noop, truth), loud_r=pearson(loud, truth),
+        noop_r=pearson(noop, truth), noop_nmae=nmae(noop, truth), loud_r=pearson(loud, truth), texture=texture,
     )
     return score, r_open[:n], info
 
@@ -265,6 +329,51 @@ def verdict(mean: dict[str, float]) -> bool:
             mean["r"] - mean["loud_r"] >= TARGETS["over_loud"],
         f"r - no-op r >= {TARGETS['over_noop']} ({mean['r'] - mean['noop_r']:+.2f})":
             mean["r"] - mean["noop_r"] >= TARGETS["over_noop"],
+    }
+    for text, ok in checks.items():
+        print(f"{'pass' if ok else 'FAIL'}: {text}")
+    return all(checks.values())
+
+
+#: the texture bars (issue 13): sharpness at least this share of the source's, seam at most this multiple
+TEXTURE_TARGETS = {"sharp": 0.9, "seam": 1.2}
+
+
+def print_texture_table(scores: list[Score]) -> dict[str, float]:
+    keys = [f"{r}_{m}" for m in ("ssim", "psnr") for r in ("exemplar", "paint", "noop", "filmed")] + \
+           [f"{r}_sharp" for r in ("exemplar", "paint", "noop")] + [f"{r}_seam" for r in ("exemplar", "paint")]
+    print("| clip | frames of | audio of | frames | exemplar frames | SSIM exemplars | SSIM paint | SSIM no-op | "
+          "SSIM filmed | PSNR exemplars | PSNR paint | PSNR no-op | PSNR filmed | sharpness exemplars | "
+          "sharpness paint | sharpness no-op | seam exemplars | seam paint |")
+    print("|---" * 18 + "|")
+    textured = [s for s in scores if s.texture is not None]
+    for s in textured:
+        t = s.texture
+        cells = " | ".join(f"{t[k]:.3f}" if "ssim" in k else f"{t[k]:.2f}" for k in keys)
+        print(f"| {s.clip} | {s.frames_from} | {s.audio_from} | {s.frames} | {t['exemplar_frames']:.0f} | {cells} |",
+              flush=True)
+    mean = {k: float(np.nanmean([s.texture[k] for s in textured])) for k in keys}
+    cells = " | ".join(f"**{mean[k]:.3f}**" if "ssim" in k else f"{mean[k]:.2f}" for k in keys)
+    used = sum(s.texture["exemplar_frames"] for s in textured)
+    print(f"| **mean of {len(textured)}** | | | {sum(s.frames for s in textured)} | {used:.0f} | {cells} |")
+    return mean
+
+
+def texture_verdict(scores: list[Score], mean: dict[str, float]) -> bool:
+    by_clip: dict[str, list[Score]] = {}
+    for s in scores:
+        by_clip.setdefault(s.clip, []).append(s)
+    seams = {c: float(np.nanmean([s.texture["exemplar_seam"] for s in group])) for c, group in by_clip.items()}
+    sharps = {c: float(np.nanmean([s.texture["exemplar_sharp"] for s in group])) for c, group in by_clip.items()}
+    checks = {
+        f"mean SSIM exemplars > today's paint ({mean['exemplar_ssim']:.3f} vs {mean['paint_ssim']:.3f})":
+            mean["exemplar_ssim"] > mean["paint_ssim"],
+        f"mean SSIM exemplars > no-op ({mean['exemplar_ssim']:.3f} vs {mean['noop_ssim']:.3f})":
+            mean["exemplar_ssim"] > mean["noop_ssim"],
+        f"sharpness ratio >= {TEXTURE_TARGETS['sharp']} (mean {mean['exemplar_sharp']:.2f}, lowest clip "
+        f"{min(sharps.values()):.2f})": mean["exemplar_sharp"] >= TEXTURE_TARGETS["sharp"],
+        f"seam <= {TEXTURE_TARGETS['seam']}x the source's on every clip (highest {max(seams.values()):.2f}, "
+        f"{max(seams, key=seams.get)})": max(seams.values()) <= TEXTURE_TARGETS["seam"],
     }
     for text, ok in checks.items():
         print(f"{'pass' if ok else 'FAIL'}: {text}")
@@ -333,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="keep cut inputs and renders here")
     parser.add_argument("--plot", type=Path, help="PNG of rendered vs real opening for the first render")
     parser.add_argument("--pauses", type=Path, help="an audio in any language: opening in its pauses vs syllables")
+    parser.add_argument("--texture", action="store_true",
+                        help="also render with today's paint and score mouth crops: SSIM, PSNR, sharpness, seam")
     args = parser.parse_args(argv)
 
     _quiet_logs()
@@ -351,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         renderer = Renderer(workdir, args.speech)
-        clips = [load_clip(path, detector) for path in paths]
+        clips = [load_clip(path, detector, texture=args.texture) for path in paths]
         loaded = {c.path.name: c for c in clips if c.path.parent == args.media}
         for clip in clips:
             if loaded.get(clip.path.name) is clip and clip.path.name in DEFAULT_CLIPS and args.speech == "default":
@@ -367,7 +478,11 @@ def main(argv: list[str] | None = None) -> int:
                     if args.plot and len(scores) == 1:
                         plot(args.plot, clip, audio_seg, rendered, info["source"])
     mean = print_table(scores)
-    return 0 if verdict(mean) else 1
+    ok = verdict(mean)
+    if args.texture:
+        print()
+        ok = texture_verdict(scores, print_texture_table(scores)) and ok
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,11 @@ range, learned from the avatar video's own speech (``jobs/avatar.py``).  ``rende
 measures how open the filmed mouth is in each frame, and warps the lower lip,
 jaw and chin by the difference to the target (closing the mouth where the new
 audio is silent, opening it where it is loud), painting a mouth interior
-where it opens wider than filmed.  Only the lower face changes.
+where it opens wider than filmed.  When the avatar has a mouth library (its own
+filmed mouths, ``builtin_library.py``), the lips and mouth interior of each
+warped frame are replaced by the person's own at that opening
+(``builtin_exemplar.py``); the painted interior is the fallback.  Only the
+lower face changes.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from ..speech.avatar import AvatarProfile
 from ..speech.ctc import PhoneSegment
 from ..speech.phoneme_cache import PhonemeCache, recognize_cached
 from .base import AudioClip, AudioFeatures, EngineConfig, Face
+from .builtin_exemplar import ExemplarChain, exemplar_chain, paste_exemplars
 from .builtin_geometry import MAX_GAP_IOD, plan_warp
+from .builtin_library import MouthLibrary
 from .device import select_device
 from .builtin_warp import warp_batch
 
@@ -55,10 +61,13 @@ def _load_phonemes(folder: Path | None, device: torch.device):
 
 @dataclass(frozen=True)
 class CalibratedCurve:
-    """A job audio's mouth curve for one avatar: the person's own (rest, open) range."""
+    """A job audio's mouth curve for one avatar: the person's own (rest, open) range and filmed mouths."""
 
     curve: MouthCurve
-    gap_range: tuple[float, float]
+    #: None: the generic opening range
+    gap_range: tuple[float, float] | None
+    #: the avatar's own mouths to paste (None: the painted interior only)
+    exemplars: ExemplarChain | None = None
 
 
 class BuiltinEngine:
@@ -76,6 +85,8 @@ class BuiltinEngine:
         self.acoustic = shipped_model()
         #: extra keyword arguments for :func:`mouth_curve` (benchmarks compare speech sources with it)
         self.speech_options: dict[str, object] = {}
+        #: paste the avatar's own filmed mouths when it has a library (benchmarks switch it off to compare)
+        self.use_exemplars = True
         log.info("engine_ready", engine=self.name, device=self.device,
                  phonemes=self.phonemes.describe() if self.phonemes else None)
 
@@ -106,13 +117,23 @@ class BuiltinEngine:
 
         return recognise
 
-    def adapt(self, features: AudioFeatures, avatar: AvatarProfile) -> AudioFeatures:
-        """The job audio's features fitted to one avatar's calibrated opening range."""
+    def adapt(self, features: AudioFeatures, avatar: AvatarProfile, *,
+              mouths: MouthLibrary | None = None) -> AudioFeatures:
+        """The job audio's features fitted to one avatar: its calibrated opening range and its own mouths.
+
+        The result's ``details["exemplar_frames"]`` counts, as frames are
+        rendered, those that got the avatar's own mouth (the report's field).
+        """
         curve = features.data
-        if not isinstance(curve, MouthCurve) or avatar.rest_gap is None:
+        if not isinstance(curve, MouthCurve):
             return features
-        opened = avatar.open_gap if avatar.open_gap is not None else max(MAX_GAP_IOD, avatar.rest_gap + 0.02)
-        return replace(features, data=CalibratedCurve(curve, (avatar.rest_gap, opened)))
+        gap_range = None
+        if avatar.rest_gap is not None:
+            opened = avatar.open_gap if avatar.open_gap is not None else max(MAX_GAP_IOD, avatar.rest_gap + 0.02)
+            gap_range = (avatar.rest_gap, opened)
+        chain = exemplar_chain(mouths) if mouths is not None and self.use_exemplars else None
+        details = {**features.details, "exemplar_frames": 0} if chain is not None else dict(features.details)
+        return replace(features, data=CalibratedCurve(curve, gap_range, chain), details=details)
 
     def render(
         self,
@@ -123,9 +144,9 @@ class BuiltinEngine:
         fps: float,
     ) -> np.ndarray:
         """Re-animate each frame's mouth to the audio at ``frame_indices / fps``."""
-        curve, gap_range = features.data, None
+        curve, gap_range, chain = features.data, None, None
         if isinstance(curve, CalibratedCurve):
-            curve, gap_range = curve.curve, curve.gap_range
+            curve, gap_range, chain = curve.curve, curve.gap_range, curve.exemplars
         if not isinstance(curve, MouthCurve):
             raise EngineError("The built-in engine got audio features from another engine.")
         shape = curve.at(np.asarray(frame_indices, dtype=np.float64) / float(fps))
@@ -138,4 +159,8 @@ class BuiltinEngine:
                 continue
             plans.append((b, plan_warp(marks, frames[b], shape.open[b], shape.width[b], shape.round[b],
                                            gap_range)))
-        return warp_batch(frames, plans, self._device)
+        out = warp_batch(frames, plans, self._device)
+        if chain is not None:
+            pasted = sum(paste_exemplars(out[b], plan, chain) for b, plan in plans)
+            features.details["exemplar_frames"] = features.details.get("exemplar_frames", 0) + pasted
+        return out

@@ -16,6 +16,7 @@ video renders with the generic opening range, never fails.
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 import json
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..engines.base import AudioClip
+from ..engines.builtin_library import MouthLibrary
 from ..engines.builtin_geometry import source_gap
 from ..errors import HeygemError
 from ..faces.track import FaceTrack
@@ -33,6 +35,7 @@ from ..media.audio import decode_audio
 from ..media.frames import FrameReader, decode_rate
 from ..speech.avatar import VERSION, AvatarProfile, analyse, profile_without_speech
 from ..speech.curve import MouthCurve
+from .mouths import build_mouths, library_path, load_library, store_library
 
 if TYPE_CHECKING:  # video.py calls this module: its types only for the checker
     from ..settings import LimitSettings
@@ -44,32 +47,52 @@ log = get_logger()
 WINDOW_S = 30.0
 
 
-def avatar_profile(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSettings) -> AvatarProfile:
-    """The cached profile of this video, or a new analysis (stored for next time)."""
-    path = _profile_path(tools, plan.digest)
-    cached = _load(path)
-    if cached is not None:
-        log.info("avatar_from_cache", rest_gap=cached.rest_gap, open_gap=cached.open_gap)
-        return cached
+def avatar_profile(video_path: Path, plan: _Plan, tools: VideoTools,
+                   limits: LimitSettings) -> tuple[AvatarProfile, MouthLibrary | None]:
+    """The cached profile and mouth library of this video, or a new analysis (stored for next time)."""
+    path, mouths_path = _profile_path(tools, plan.digest), library_path(tools, plan)
+    cached, mouths = _load(path), load_library(mouths_path)
+    if cached is not None and mouths is not None:
+        log.info("avatar_from_cache", rest_gap=cached.rest_gap, open_gap=cached.open_gap, mouth_entries=len(mouths))
+        return cached, mouths
     started = time.perf_counter()
     try:
-        profile = _analyse(video_path, plan, tools, limits)
+        profile, mouths = _analyse(video_path, plan, tools, limits)
     except HeygemError as exc:
         log.warning("avatar_analysis_failed", error=str(exc), fallback="generic opening range")
-        return AvatarProfile(sync_reason=f"the video's own sound could not be analysed: {exc}")
+        return AvatarProfile(sync_reason=f"the video's own sound could not be analysed: {exc}"), None
     _store(path, profile)
+    if mouths is not None:
+        store_library(mouths_path, mouths)
     log.info("avatar_analysed", seconds=round(time.perf_counter() - started, 2), rest_gap=profile.rest_gap,
              open_gap=profile.open_gap, sync=profile.sync and profile.sync.__dict__, sync_reason=profile.sync_reason)
-    return profile
+    return profile, mouths
 
 
-def _analyse(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSettings) -> AvatarProfile:
+def _analyse(video_path: Path, plan: _Plan, tools: VideoTools,
+             limits: LimitSettings) -> tuple[AvatarProfile, MouthLibrary | None]:
     fps = plan.info.fps
     count = min(max(plan.info.frame_count, 1), int(WINDOW_S * fps))
     track = _track(video_path, plan, tools, count)
     tools.check_stop()
     width, height = plan.size
     gaps = np.array([_gap(track, i, width, height) for i in range(len(track))])
+    # the library's decode (an ffmpeg process) overlaps the speech analysis of the video's own sound
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mouth-library") as pool:
+        building = pool.submit(build_mouths, video_path, plan, tools, track, gaps)
+        profile = _calibrate(video_path, plan, tools, limits, track, gaps)
+        try:
+            mouths: MouthLibrary | None = building.result()
+        except HeygemError as exc:  # the painted mouth interior still works without it
+            log.warning("mouth_library_failed", error=str(exc), fallback="painted mouth interior")
+            mouths = None
+    return profile, mouths
+
+
+def _calibrate(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSettings, track: FaceTrack,
+               gaps: np.ndarray) -> AvatarProfile:
+    fps = plan.info.fps
+    count = min(max(plan.info.frame_count, 1), int(WINDOW_S * fps))
     if plan.info.frame_count <= count and len(track) > 0:
         # the window was the whole video: the render pass takes this track from the cache
         tools.track_cache.put(plan.digest, tools.tracker.name, track)

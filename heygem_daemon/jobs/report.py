@@ -70,6 +70,9 @@ class OutputReport(BaseModel):
     sync: SyncFigure | None = None
     #: why ``sync`` is null ("the video has no speech", ...)
     sync_reason: str | None = None
+    #: frames whose lips and mouth interior came from the avatar's own footage (its mouth library);
+    #: null for engines without one; an addition to ARCHITECTURE §4
+    exemplar_frames: int | None = None
     #: the when_video_shorter policy used for this output; an addition to ARCHITECTURE §4
     timeline: TimelineReport | None = None
     #: the JPEG thumbnail beside ``file`` (the status page shows it); null when none could be cut;

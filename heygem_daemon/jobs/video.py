@@ -109,6 +109,9 @@ def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, repo
         task.output_path.unlink(missing_ok=True)
         raise _no_face(task)
     report.frames, report.frames_with_face = frames, with_face
+    # the builtin engine counts the frames it gave the avatar's own filmed mouths (builtin_exemplar.py)
+    exemplar_frames = features.details.get("exemplar_frames")
+    report.exemplar_frames = int(exemplar_frames) if exemplar_frames is not None else None
     report.duration_s = round(plan.duration_s, 3)
 
 
@@ -120,13 +123,13 @@ def _fit_to_avatar(task: VideoTask, plan: _Plan, features: AudioFeatures, tools:
         report.sync_reason = f"the {tools.engine.name} engine has no speech-to-mouth stage to check"
         return features
     started = time.perf_counter()
-    profile = avatar_profile(task.video_path, plan, tools, task.limits)
+    profile, mouths = avatar_profile(task.video_path, plan, tools, task.limits)
     report.timings_s.avatar = round(time.perf_counter() - started, 3)
     if profile.sync is not None:
         report.sync = SyncFigure(r_truth=profile.sync.r_truth, lead_ms=profile.sync.lead_ms,
                                  frames=profile.sync.frames)
     report.sync_reason = profile.sync_reason
-    adapted: AudioFeatures = adapt(features, profile)
+    adapted: AudioFeatures = adapt(features, profile, mouths=mouths)
     return adapted
 
 

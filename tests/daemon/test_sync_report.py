@@ -42,6 +42,8 @@ def test_every_output_carries_a_sync_figure_or_its_reason(daemon_factory, avatar
     assert 25 <= speaking["sync"]["frames"] <= 42  # the last third of 125 frames, faces found
     assert abs(speaking["sync"]["lead_ms"]) <= 320
     assert speaking["timings_s"]["avatar"] > 0
+    # the avatar's own filmed mouths (its mouth library) reached some frames; the count is per output
+    assert 0 < speaking["exemplar_frames"] <= speaking["frames"]
 
     mute = outputs["mute.mp4"]
     assert mute["sync"] is None and mute["sync_reason"] == "the video has no sound track"
@@ -51,6 +53,7 @@ def test_every_output_carries_a_sync_figure_or_its_reason(daemon_factory, avatar
     again = json.loads((d.wait_published("again", timeout=240) / "report.json").read_text())
     [output] = again["outputs"]
     assert output["sync"] == speaking["sync"]
+    assert output["exemplar_frames"] == speaking["exemplar_frames"]  # same avatar, same voice, cached library
     assert any(e.get("event") == "avatar_from_cache" for e in d.events())
 
 
@@ -62,3 +65,4 @@ def test_an_engine_without_a_speech_stage_says_so(daemon_factory, avatars):
     [output] = json.loads((d.wait_published("paint") / "report.json").read_text())["outputs"]
     assert output["sync"] is None
     assert output["sync_reason"] == "the paint engine has no speech-to-mouth stage to check"
+    assert output["exemplar_frames"] is None

@@ -65,6 +65,18 @@ def test_reader_yields_every_frame_once(make_video) -> None:
     assert {np.dtype(np.uint8)} == {f.dtype for f in frames}
 
 
+def test_reader_hands_out_only_the_chosen_frames(media_dir: Path) -> None:
+    """``only`` gives exactly those frame numbers (121 of them, more than a flat ffmpeg expression
+    allows), and each is the frame a full decode gives at that number."""
+    with FrameReader(media_dir / "face_1.mp4", (96, 96)) as reader:
+        every = reader.read_batch(1000)
+    chosen = list(range(0, 120)) + [130, 3]
+    with FrameReader(media_dir / "face_1.mp4", (96, 96), only=chosen) as reader:
+        picked = reader.read_batch(1000)
+    assert 121 == len(picked)
+    assert np.array_equal(every[sorted(set(chosen))], picked)
+
+
 def test_read_batch_shrinks_at_the_end(make_video) -> None:
     """read_batch returns full batches, then the rest, then an empty batch."""
     with FrameReader(make_video(), (32, 24)) as reader:
