@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engines.base import AudioClip
 from ..engines.builtin_library import MouthLibrary
@@ -90,7 +91,7 @@ def _analyse(video_path: Path, plan: _Plan, tools: VideoTools,
 
 
 def _calibrate(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSettings, track: FaceTrack,
-               gaps: np.ndarray) -> AvatarProfile:
+               gaps: NDArray[np.float64]) -> AvatarProfile:
     fps = plan.info.fps
     count = min(max(plan.info.frame_count, 1), int(WINDOW_S * fps))
     if plan.info.frame_count <= count and len(track) > 0:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ..engines.builtin_library import VERSION, MouthLibrary, build_library, library_scale, pick_frames
 from ..faces.track import FaceTrack
@@ -56,7 +57,7 @@ def store_library(path: Path, library: MouthLibrary) -> None:
         log.warning("mouth_library_unwritable", path=str(path), error=str(exc))
 
 
-def build_mouths(video_path: Path, plan: _Plan, tools: VideoTools, track: FaceTrack, gaps: np.ndarray) -> MouthLibrary:
+def build_mouths(video_path: Path, plan: _Plan, tools: VideoTools, track: FaceTrack, gaps: NDArray[np.float64]) -> MouthLibrary:
     """The library of the tracked frames ``gaps`` covers (``gaps[i]``: frame i's opening, NaN: no face)."""
     started = time.perf_counter()
     width, height = plan.size
