@@ -24,6 +24,7 @@ from typing import Callable
 from .engines.base import EngineConfig
 from .engines.registry import EngineRegistry
 from .errors import HeygemError, OutboxUnavailableError, StopRequested
+from .executors import create_executor
 from .intake.claim import Claim, Claimer
 from .intake.fstype import is_network_filesystem
 from .intake.watcher import InboxWatcher
@@ -119,8 +120,10 @@ class Daemon:
         )
         self.scheduler = Scheduler(settings.inbox, settings.state_path, max_toml_bytes=settings.limits.max_job_toml_bytes)
         self.board = StatusBoard(settings.outbox, settings.state_path, self.claimer.host)
-        self.engines = EngineRegistry(engine_config(settings), {**settings.engines, **(extra_engines or {})})
-        self.runner = JobRunner(settings, self.engines, self.board.running_update, self.stop.check, self.claimer.host)
+        engines = {**settings.engines, **(extra_engines or {})}
+        self.engines = EngineRegistry(engine_config(settings), engines)
+        self.runner = JobRunner(settings, self.engines, self.board.running_update, self.stop.check, self.claimer.host,
+                                executor=create_executor(settings, engines))
         self._running: _Running | None = None
         self._deferred: dict[str, float] = {}  # claim name → retry time
         self._retry_errors: dict[str, str] = {}  # claim name → why it waits
@@ -159,7 +162,7 @@ class Daemon:
         except HeygemError as exc:
             # not fatal: jobs for other engines can run; jobs for this one fail with this reason
             log.error("engine_unavailable", engine=name, error=str(exc))
-        self.runner.trackers.give(self.runner.trackers.take())
+        self.runner.executor.prepare(name)
 
     def run(self, until: Callable[["Daemon"], bool] | None = None) -> int:
         self.start()
@@ -180,6 +183,7 @@ class Daemon:
             self._join_job(self._running)
             self._collect()
         self.watcher.stop()
+        self.runner.executor.close()
         self.board.write()
         log.info("daemon_stopped")
 

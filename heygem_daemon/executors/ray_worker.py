@@ -1,0 +1,169 @@
+"""The Ray actor that renders videos on a cluster node, with the same engine code as the daemon.
+
+One ``HeygemRenderer`` holds one engine and one face tracker resident for its life;
+Ray titles its process ``ray::HeygemRenderer`` and, while a video renders, this
+module retitles it with the job and video, so ``ps`` on a node shows what renders
+there.  A render streams back messages: progress fractions, then the output's
+report, then the encoded MP4 in chunks read from a file on the node (so the video
+is in memory a chunk at a time).  The node never writes to the share: the daemon
+that claimed the job writes the chunks into its staging folder.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..engines.base import AudioFeatures
+from ..errors import HeygemError
+from ..faces.cache import FaceTrackCache
+from ..faces.tracker import FaceTracker
+from ..jobs.report import OutputReport
+from ..jobs.video import VideoTask, VideoTools, make_video
+from ..logging import get_logger
+from ..settings import Settings
+
+log = get_logger()
+
+ACTOR_TITLE = "ray::HeygemRenderer"
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """One output, as the daemon sees it; input paths are rewritten on the node when shipped."""
+
+    #: "<job>: <video> + <audio>", for the process title
+    label: str
+    task: VideoTask
+    features: AudioFeatures
+    #: the output's report so far (JSON of OutputReport)
+    report_json: str
+    chunk_bytes: int
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The output is encoded; its bytes follow as chunks."""
+
+    report_json: str
+    device: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The video failed on its own (no face, bad file): it is not retried."""
+
+    error: HeygemError
+    report_json: str
+    device: str
+
+
+#: what a render yields: a progress fraction, Rendered then bytes, or Failed
+Message = float | Rendered | Failed | bytes
+
+
+class HeygemRenderer:
+    """One engine kept resident on a node (an actor per engine and device)."""
+
+    def __init__(self, settings: Settings, engine_name: str, extra_engines: dict[str, str]) -> None:
+        from ..engines.registry import EngineRegistry
+        from ..runtime import configure_runtime
+        from ..service import engine_config
+
+        configure_runtime(settings)
+        self.root = (settings.ray.worker_cache_dir or settings.cache_path) / "ray"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.spool = (settings.ray.worker_cache_dir or settings.cache_path) / "spool"
+        self.engine = EngineRegistry(engine_config(settings), extra_engines).get(engine_name)
+        self.tracker = FaceTracker()
+        self.track_cache = FaceTrackCache((settings.ray.worker_cache_dir or settings.cache_path) / "faces")
+
+    def describe(self) -> dict[str, Any]:
+        """Where this actor lives: the daemon names nodes in its log and report with it."""
+        import ray
+
+        return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
+                "pid": os.getpid(), "device": str(getattr(self.engine, "device", "cpu")),
+                "engine": self.engine.name}
+
+    def render(self, request: RenderRequest, video: np.ndarray | None, audio: np.ndarray | None
+               ) -> Iterator[Message]:
+        """Render one output (inputs by path, or their bytes when shipped); see the module doc."""
+        work = Path(tempfile.mkdtemp(prefix="render-", dir=self.root))
+        _set_title(f"{ACTOR_TITLE}.render {request.label}")
+        try:
+            task = _local_task(request.task, work, video, audio)
+            yield from self._render(request, task)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            _set_title(ACTOR_TITLE)
+
+    def _render(self, request: RenderRequest, task: VideoTask) -> Iterator[Message]:
+        report = OutputReport.model_validate_json(request.report_json)
+        device = str(getattr(self.engine, "device", "cpu"))
+        messages: queue.SimpleQueue[float | None] = queue.SimpleQueue()
+        outcome: list[BaseException] = []
+
+        def run() -> None:
+            tools = VideoTools(self.engine, self.tracker, self.track_cache, lambda: None, messages.put)
+            try:
+                make_video(task, request.features, tools, report)
+            except BaseException as exc:  # handed to the generator, which re-raises what isn't ours
+                outcome.append(exc)
+            finally:
+                messages.put(None)
+
+        # the render runs in a thread so progress can be yielded while it goes on
+        thread = threading.Thread(target=run, name="render", daemon=True)
+        thread.start()
+        last = -1
+        while (fraction := messages.get()) is not None:
+            if int(fraction * 100) != last:
+                last = int(fraction * 100)
+                yield fraction
+        thread.join()
+        if outcome and isinstance(outcome[0], HeygemError):
+            yield Failed(outcome[0], report.model_dump_json(), device)
+            return
+        if outcome:
+            raise outcome[0]
+        yield Rendered(report.model_dump_json(), device, task.output_path.stat().st_size)
+        with open(task.output_path, "rb") as encoded:
+            while chunk := encoded.read(request.chunk_bytes):
+                yield chunk
+
+
+def _local_task(task: VideoTask, work: Path, video: np.ndarray | None, audio: np.ndarray | None) -> VideoTask:
+    """The task as this node runs it: shipped inputs written beside the output, under their own names."""
+    changes: dict[str, Path] = {"output_path": work / task.output_path.name}
+    if video is not None:
+        changes["video_path"] = _write(work / task.video_path.name, video)
+    if audio is not None:
+        changes["audio_path"] = _write(work / task.audio_path.name, audio)
+    return replace(task, **changes)
+
+
+def _write(path: Path, data: np.ndarray) -> Path:
+    if not path.exists():  # a video that is also its own audio arrives twice
+        with open(path, "wb") as out:
+            out.write(memoryview(data))
+    return path
+
+
+def _set_title(title: str) -> None:
+    """Retitle the worker process (setproctitle comes with the ray extra); best effort."""
+    try:
+        import setproctitle
+    except ImportError:
+        return
+    setproctitle.setproctitle(title)
