@@ -249,7 +249,7 @@ class RayExecutor:
         unit.where = f"ray {actor.node} {actor.device}"
         with unit.bound():
             log.info("ray_video_started", node=actor.node, actor=actor.name)
-            request = RenderRequest(label=f"{unit.pair.video} + {unit.pair.audio}", task=unit.task,
+            request = RenderRequest(label=f"{unit.job}: {unit.pair.video} + {unit.pair.audio}", task=unit.task,
                                     features=unit.features, report_json=unit.report.model_dump_json(),
                                     chunk_bytes=self.config.chunk_mib * 1024 * 1024)
             stream = actor.handle.render.options(
@@ -396,6 +396,36 @@ class RayExecutor:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
+
+
+def describe_cluster(settings: Settings, extra_engines: dict[str, str], engine_names: list[str]) -> list[str]:
+    """For ``doctor``: each node with its resources and the engines it can run (a probe task per node)."""
+    ray = connect(settings.ray)
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from .ray_worker import node_engines
+
+    probe = ray.remote(node_engines)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    asks = [probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+            .remote(_plain(settings), engine_names, extra_engines) for n in nodes]
+    lines = [f"{len(nodes)} node(s) at {settings.ray.address}; each engine actor asks for "
+             f"{settings.ray.num_cpus:g} CPU, {settings.ray.num_gpus:g} GPU"]
+    for node, ask in zip(nodes, asks):
+        res = node.get("Resources", {})
+        head = f"{node.get('NodeName') or node.get('NodeManagerAddress')} ({node.get('NodeManagerAddress')}): " \
+               f"{res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU"
+        try:
+            found = ray.get(ask, timeout=120)
+        except ray.exceptions.RayError as exc:
+            lines.append(f"{head}; cannot run heygem-daemon here: {_cause(exc)}")
+            continue
+        ok = [name for name, verdict in found["engines"].items() if verdict == "ok"]
+        missing = [f"{name} ({verdict})" for name, verdict in found["engines"].items() if verdict != "ok"]
+        cuda = f"; CUDA: {', '.join(found['cuda'])}" if found["cuda"] else ""
+        lines.append(f"{head}{cuda}; engines: {', '.join(ok) or 'none'}"
+                     + (f"; not: {'; '.join(missing)}" if missing else ""))
+    return lines
 
 
 class _Inputs:

@@ -161,9 +161,33 @@ def _write(path: Path, data: np.ndarray) -> Path:
 
 
 def _set_title(title: str) -> None:
-    """Retitle the worker process (setproctitle comes with the ray extra); best effort."""
-    try:
-        import setproctitle
-    except ImportError:
-        return
-    setproctitle.setproctitle(title)
+    """Retitle the worker process as Ray does for each task.
+
+    Ray's own setter, not the setproctitle package: Ray has already moved the process's
+    argv to set its titles, and the package's later writes do not show in ``ps``
+    (measured with ray 2.60).  Ray sets ``ray::HeygemRenderer`` again when the task ends."""
+    import ray._raylet
+
+    ray._raylet.setproctitle(title)
+
+
+def node_engines(settings: Settings, engine_names: list[str], extra_engines: dict[str, str]) -> dict[str, Any]:
+    """Run on one node by ``doctor``: which engines can run there (config and models, no loading)."""
+    import ray
+    import torch
+
+    from ..engines.registry import EngineRegistry
+    from ..service import engine_config
+
+    registry = EngineRegistry(engine_config(settings), extra_engines)
+    engines = {}
+    for name in engine_names:
+        try:
+            registry.check(name)
+            engines[name] = "ok"
+        except HeygemError as exc:
+            engines[name] = str(exc)
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
+            "engines": engines, "cuda": gpus}
+

@@ -35,6 +35,8 @@ class VideoUnit:
     progress: Callable[[float], None]
     #: where it was rendered ("cpu", "cuda:0", "ray node-b cuda:0"); set by the executor
     where: str = ""
+    #: the job's name, for process titles on cluster nodes
+    job: str = ""
     started: float = field(default_factory=time.perf_counter)
 
     def bound(self) -> AbstractContextManager[None]:

@@ -262,7 +262,7 @@ class JobRunner:
             limits=self.settings.limits,
             spool_dir=self.settings.cache_path / "spool",
         )
-        return VideoUnit(pair, task, audio.features, out, progress)
+        return VideoUnit(pair, task, audio.features, out, progress, job=plan.name)
 
     def _finish(self, unit: VideoUnit, error: HeygemError | None, staging: Staging) -> None:
         """Commit a rendered output in staging, or record why it failed; either is reused on resume."""

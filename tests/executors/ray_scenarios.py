@@ -82,13 +82,16 @@ def same(spec: dict, cluster: LocalRayCluster, folder: Path) -> dict:
         d = _daemon(where, config).start()
         drop_job(d.inbox, "same", {k: Path(v) for k, v in spec["same_files"].items()}, ready=True)
         titles: list[str] = []
+        progress: list[str] = []
         if executor == "ray":
             wait_for(lambda: any(e.get("event") == "ray_video_started" for e in d.events()), 120, d.log)
             time.sleep(1.0)
             titles = _process_titles()
+            wait_for(lambda: _running_details(d, progress), 240, d.log)
         published = d.wait_published("same", timeout=240)
         d.stop()
-        result[executor] = {"outbox": str(published), "titles": titles, "events": d.events()}
+        result[executor] = {"outbox": str(published), "titles": titles, "events": d.events(),
+                            "progress": progress}
     return result
 
 
@@ -109,6 +112,16 @@ def node_death(spec: dict, cluster: LocalRayCluster, folder: Path) -> dict:
     return {"outbox": str(published), "killed_pids": killed, "events": d.events(),
             "outbox_entries": sorted(p.name for p in d.outbox.iterdir()),
             "staging_entries": sorted(p.name for p in (d.outbox / ".staging").iterdir())}
+
+
+def _running_details(d: DaemonProc, seen: list[str]) -> bool:
+    """Collect the status page's running lines; True once the job is published."""
+    try:
+        status = json.loads((d.outbox / "status.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    seen += [r.get("detail", "") for r in status.get("running", []) if r.get("detail") not in seen]
+    return (d.outbox / "same" / "report.json").exists()
 
 
 def _process_titles() -> list[str]:
