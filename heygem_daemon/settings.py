@@ -231,8 +231,6 @@ class RaySettings(BaseModel):
     chunk_mib: int = Field(8, ge=1, le=256)
     #: where workers keep frame spools, face tracks and encoded outputs until sent (default: cache_dir)
     worker_cache_dir: Path | None = None
-    #: seconds to wait for the cluster at start-up
-    connect_timeout_s: float = Field(30.0, gt=0)
 
 
 Settings.model_rebuild()

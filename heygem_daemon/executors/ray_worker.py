@@ -100,15 +100,13 @@ class HeygemRenderer:
                ) -> Iterator[Message]:
         """Render one output (inputs by path, or their bytes when shipped); see the module doc."""
         work = Path(tempfile.mkdtemp(prefix="render-", dir=self.root))
-        _set_title(f"{ACTOR_TITLE}.render {request.label}")
         try:
             task = _local_task(request.task, work, video, audio)
-            yield from self._render(request, task)
+            yield from self._render(request, task, f"{ACTOR_TITLE}.render {request.label}")
         finally:
             shutil.rmtree(work, ignore_errors=True)
-            _set_title(ACTOR_TITLE)
 
-    def _render(self, request: RenderRequest, task: VideoTask) -> Iterator[Message]:
+    def _render(self, request: RenderRequest, task: VideoTask, title: str) -> Iterator[Message]:
         report = OutputReport.model_validate_json(request.report_json)
         device = str(getattr(self.engine, "device", "cpu"))
         messages: queue.SimpleQueue[float | None] = queue.SimpleQueue()
@@ -127,7 +125,12 @@ class HeygemRenderer:
         thread = threading.Thread(target=run, name="render", daemon=True)
         thread.start()
         last = -1
-        while (fraction := messages.get()) is not None:
+        # Ray retitles the process around each step of a streaming task: title it again each time
+        while True:
+            _set_title(title)
+            fraction = messages.get()
+            if fraction is None:
+                break
             if int(fraction * 100) != last:
                 last = int(fraction * 100)
                 yield fraction

@@ -39,6 +39,13 @@ def namespaces_available() -> tuple[bool, str]:
 
 
 _UNSHARE = ["unshare", "--net", "--pid", "--fork", "--mount-proc"]
+NAMESPACE_ENV = {
+    "PYTHONPATH": str(REPO),
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray 2.60 turns on token authentication by itself when ~/.ray/auth_token exists
+    # (a local ray.init() writes one); a throw-away loopback cluster needs none
+    "RAY_AUTH_MODE": "disabled",
+}
 
 
 def in_private_namespace(argv: list[str], *, timeout: float, log: Path) -> int:
@@ -46,7 +53,7 @@ def in_private_namespace(argv: list[str], *, timeout: float, log: Path) -> int:
     script = "ip link set lo up && exec " + " ".join(_quote(a) for a in [sys.executable, *argv])
     with open(log, "ab") as out:
         proc = subprocess.run(_UNSHARE + ["sh", "-c", script], stdout=out, stderr=subprocess.STDOUT,
-                              cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=timeout)
+                              cwd=REPO, env={**os.environ, **NAMESPACE_ENV}, timeout=timeout)
     return proc.returncode
 
 
@@ -81,10 +88,11 @@ class LocalRayCluster:
         self._run([self.ray, "start", "--head", f"--port={PORT}", "--include-dashboard=false",
                    f"--temp-dir={self.temp_dir}", "--node-name=head", '--resources={"head": 1}', *common])
         if nodes >= 2:
-            self.node2 = subprocess.Popen(
-                [self.ray, "start", f"--address={self.address}", "--block", "--node-name=node2",
-                 '--resources={"node2": 1}', *common],
-                env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            with open(self.temp_dir.parent / "node2.log", "ab") as log:
+                self.node2 = subprocess.Popen(
+                    [self.ray, "start", f"--address={self.address}", "--block", "--node-name=node2",
+                     '--resources={"node2": 1}', *common],
+                    env=self.env, stdout=log, stderr=subprocess.STDOUT)
             self._wait_nodes(2)
         return self
 
@@ -113,16 +121,18 @@ class LocalRayCluster:
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv[:3])} failed: {done.stderr[-2000:]}")
 
-    def _wait_nodes(self, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            out = subprocess.run([self.ray, "status", f"--address={self.address}"], env=self.env,
-                                 capture_output=True, text=True, timeout=30).stdout
-            if out.count("node_") >= count:
-                return
-            time.sleep(0.5)
-        raise RuntimeError(f"the cluster did not reach {count} nodes: {out}")
-
+    def _wait_nodes(self, count: int, timeout: float = 90) -> None:
+        """Until ``count`` nodes are alive, asked through a driver of our own (ray.nodes())."""
+        probe = (f"import ray, sys, time; ray.init(address='{self.address}', log_to_driver=False)\n"
+                 f"deadline = time.monotonic() + {timeout}\n"
+                 f"while sum(n['Alive'] for n in ray.nodes()) < {count} and time.monotonic() < deadline:\n"
+                 "    time.sleep(0.3)\n"
+                 f"sys.exit(sum(n['Alive'] for n in ray.nodes()) < {count})\n")
+        done = subprocess.run([sys.executable, "-c", probe], env=self.env, capture_output=True, text=True,
+                              timeout=timeout + 60)
+        if done.returncode != 0:
+            alive = "node2 exited" if self.node2 is not None and self.node2.poll() is not None else "node2 running"
+            raise RuntimeError(f"the cluster did not reach {count} nodes ({alive}): {done.stderr[-2000:]}")
 
 def write_json(path: Path, value: object) -> None:
     path.write_text(json.dumps(value, indent=2), encoding="utf-8")
