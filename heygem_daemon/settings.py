@@ -229,6 +229,8 @@ class RaySettings(BaseModel):
     max_video_attempts: int = Field(3, ge=1, le=20)
     #: the encoded MP4 comes back in chunks of this size, written straight into staging
     chunk_mib: int = Field(8, ge=1, le=256)
+    #: seconds to wait for the head to answer at start-up (a dead head fails start-up instead of hanging)
+    connect_timeout_s: float = Field(10.0, gt=0)
     #: where workers keep frame spools, face tracks and encoded outputs until sent (default: cache_dir)
     worker_cache_dir: Path | None = None
 

@@ -21,6 +21,7 @@ per output, so no video is ever published twice.
 from __future__ import annotations
 
 import contextvars
+import socket
 import threading
 import time
 from collections import deque
@@ -61,14 +62,36 @@ def connect(config: RaySettings) -> Any:
                           hint="Install it with: pip install 'heygem-daemon[ray]'.") from exc
     if ray.is_initialized():
         return ray
+    hint = ("Start it with 'ray start --head' (and 'ray start --address=HEAD:6379' on each worker host), "
+            "or set executor = \"local\".")
     try:
+        _reachable(_head_address(config.address), config.connect_timeout_s)
         # log_to_driver=False: workers' output stays in the cluster's log files, not in our JSON log
         ray.init(address=config.address, namespace="heygem", log_to_driver=False, configure_logging=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise HeygemError(f"Cannot join the Ray cluster at '{config.address}': {exc}",
-                          hint="Start it with 'ray start --head' (and 'ray start --address=HEAD:6379' on "
-                               "each worker host), or set executor = \"local\".") from exc
+    except (OSError, RuntimeError, ValueError) as exc:  # ConnectionError is an OSError
+        raise HeygemError(f"Cannot join the Ray cluster at '{config.address}': {_cause(exc).rstrip('.')}.", hint=hint) from exc
     return ray
+
+
+def _head_address(address: str) -> str:
+    """HOST:PORT of the head; "auto" is resolved as ray.init resolves it (RAY_ADDRESS, then
+    the cluster ``ray start`` recorded on this host), raising ConnectionError when there is none."""
+    if address != "auto":
+        return address
+    # a private helper of the pinned Ray (the ray extra), the one ray.init itself uses for "auto"
+    from ray._private.services import canonicalize_bootstrap_address_or_die
+
+    return str(canonicalize_bootstrap_address_or_die(address))
+
+
+def _reachable(address: str, timeout_s: float) -> None:
+    """Fail fast when nothing listens there: ray.init retries a dead head for many minutes
+    (measured: more than 10 with ray 2.60), which would hold the daemon's start-up."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got '{address}'")
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+        pass
 
 
 @dataclass
@@ -221,6 +244,11 @@ class RayExecutor:
                     actor = self._replace(pool)
                     continue
                 work.done()
+        except StopRequested:
+            # the daemon must stop now: end the actor's render with it (a new actor serves the next start)
+            self._drop(pool, actor)
+            work.stop_all()
+            raise
         except BaseException:
             work.stop_all()
             raise
@@ -257,11 +285,6 @@ class RayExecutor:
             ).remote(request, inputs.ref(unit.task.video_path), inputs.ref(unit.task.audio_path))
             try:
                 outcome = self._receive(stream, unit, check_stop)
-            except StopRequested:
-                # the actor may be mid-render: end it now, a new one is made for the next job
-                self.ray.kill(actor.handle, no_restart=True)
-                actor.node = ""
-                raise
             except self.ray.exceptions.RayTaskError as exc:
                 # our render code raised something that is not a HeygemError: this video fails alone
                 outcome = EngineError(f"Rendering failed on Ray node {actor.node}: {_cause(exc)}")
