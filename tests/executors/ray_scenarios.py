@@ -7,6 +7,7 @@ writes what happened into ``OUT/results.json`` for tests/executors/test_ray_clus
 Scenarios, in one cluster to keep the suite short:
   doctor     ``heygem-daemon doctor`` with executor = "ray"
   same       one job through executor "local", then "ray" (inputs shipped as bytes)
+  daemon_kill a job through "ray" whose daemon is SIGKILLed after one video, then restarted
   node_death a job through "ray" (inputs by shared path) whose second node is killed mid-job
 """
 
@@ -95,6 +96,23 @@ def same(spec: dict, cluster: LocalRayCluster, folder: Path) -> dict:
     return result
 
 
+def daemon_kill(spec: dict, cluster: LocalRayCluster, folder: Path) -> dict:
+    """SIGKILL the daemon after its first video; a new daemon resumes without redoing it."""
+    d = _daemon(folder, _ray_config(cluster, folder, "paint", shared_paths=True)).start()
+    drop_job(d.inbox, "resumed", {k: Path(v) for k, v in spec["many_files"].items()}, ready=True)
+    wait_for(lambda: any(e.get("event") == "video_done" for e in d.events()), 180, d.log)
+    d.kill()
+    first = d.events()
+    # Ray ends the actors with the driver that owns them
+    wait_for(lambda: not _process_titles(), 60, lambda: "\n".join(_process_titles()))
+    d.log_path = folder / "daemon2.log"
+    d.start()
+    published = d.wait_published("resumed", timeout=240)
+    d.stop()
+    return {"outbox": str(published), "first": first, "second": d.events(),
+            "outbox_entries": sorted(p.name for p in d.outbox.iterdir())}
+
+
 def node_death(spec: dict, cluster: LocalRayCluster, folder: Path) -> dict:
     """Kill the second node's processes while it renders a video; the job must end once, complete."""
     d = _daemon(folder, _ray_config(cluster, folder, "paint", shared_paths=True)).start()
@@ -129,7 +147,7 @@ def _process_titles() -> list[str]:
     return [line for line in done.stdout.splitlines() if "HeygemRenderer" in line]
 
 
-SCENARIOS = {"doctor": doctor, "same": same, "node_death": node_death}
+SCENARIOS = {"doctor": doctor, "same": same, "daemon_kill": daemon_kill, "node_death": node_death}
 
 if __name__ == "__main__":
     sys.exit(main(Path(sys.argv[1])))
