@@ -39,7 +39,7 @@ def make_media(folder: Path, seconds: float) -> tuple[Path, Path]:
 
 
 def run_job(work: Path, label: str, config: dict, files: dict[str, Path], actors: int) -> dict:
-    folder = work / label
+    folder = work / "".join(c if c.isalnum() else "-" for c in label)
     (folder / "inbox").mkdir(parents=True)
     (folder / "outbox").mkdir()
     cfg = write_config(folder / "daemon.toml", cache_dir=str(folder / "cache"), **config)
@@ -66,9 +66,11 @@ def inside(args: argparse.Namespace) -> None:
     video, audio = make_media(work, args.seconds)
     files = {**{f"v{i}.mp4": video for i in range(1, args.videos + 1)}, "voice.wav": audio}
     engine = {"default_engine": args.engine}
-    rows = [run_job(work, "local, workers=1", {**engine, "workers": 1}, files, 0),
-            run_job(work, "local, workers=2", {**engine, "workers": 2}, files, 0)]
-    for nodes in (1, 2):
+    rows = []
+    if not args.ray_only:
+        rows += [run_job(work, "local, workers=1", {**engine, "workers": 1}, files, 0),
+                 run_job(work, "local, workers=2", {**engine, "workers": 2}, files, 0)]
+    for nodes in args.nodes:
         cluster = LocalRayCluster(work / f"ray{nodes}")
         try:
             cluster.start(nodes=nodes)
@@ -85,6 +87,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--engine", default="builtin")
     parser.add_argument("--shared", action="store_true", help="inputs by path (ray.shared_paths) instead of bytes")
+    parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2], choices=[1, 2])
+    parser.add_argument("--ray-only", action="store_true", help="skip the local executor's rows")
+    parser.add_argument("--keep", help="work in this folder and keep it (logs of the daemons and of Ray)")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -92,8 +97,12 @@ def main() -> int:
         inside(args)
         return 0
     with tempfile.TemporaryDirectory(prefix="ray-bench-") as tmp:
+        if args.keep:
+            Path(args.keep).mkdir(parents=True)
+            tmp = args.keep
         argv = [__file__, "--inside", "--work", tmp, "--videos", str(args.videos), "--seconds", str(args.seconds),
-                "--engine", args.engine] + (["--shared"] if args.shared else [])
+                "--engine", args.engine, "--nodes", *map(str, args.nodes)] + (["--shared"] if args.shared else []) \
+            + (["--ray-only"] if args.ray_only else [])
         rc = in_private_namespace(argv, timeout=3600, log=Path(tmp) / "bench.log")
         if rc != 0 or not (Path(tmp) / "rows.json").is_file():
             print((Path(tmp) / "bench.log").read_text()[-4000:])

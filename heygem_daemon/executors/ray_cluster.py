@@ -102,6 +102,7 @@ class _Actor:
     #: filled once the actor answered describe(): node name, device
     node: str = ""
     device: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -190,8 +191,17 @@ class RayExecutor:
 
     # -- the executor protocol ----------------------------------------------------------------------
     def prepare(self, engine_name: str) -> None:
-        """Start the default engine's actors before the daemon reports ready (they load in the background)."""
-        self._pool_for(engine_name, wanted=self._capacity())
+        """Start the default engine's actors before the daemon reports ready; they load in the
+        background, and each is logged (``ray_actor_ready``, with its node) once its engine is loaded."""
+        pool = self._pool_for(engine_name, wanted=self._capacity())
+        for actor in pool.actors:
+            threading.Thread(target=self._announce, args=(actor,), name="ray-actor-ready", daemon=True).start()
+
+    def _announce(self, actor: _Actor) -> None:
+        try:
+            self._resolve(actor, timeout=None)
+        except (HeygemError, self.ray.exceptions.RayError) as exc:
+            log.warning("ray_actor_unavailable", actor=actor.name, error=str(exc))
 
     def render(self, engine: Engine, units: Sequence[VideoUnit], finish: Finish,
                check_stop: Callable[[], None]) -> None:
@@ -256,19 +266,28 @@ class RayExecutor:
 
     def _wait_ready(self, actor: _Actor, work: _Work, check_stop: Callable[[], None]) -> bool:
         """Wait for a new actor to be placed and loaded; False when no work is left for it."""
-        while not actor.node:
+        while not self._resolve(actor, timeout=POLL_S):
             check_stop()
-            done, _ = self.ray.wait([actor.ready], timeout=POLL_S)
-            if done:
-                try:
-                    info = self.ray.get(done[0])
-                except self.ray.exceptions.RayError as exc:
-                    raise EngineError(f"The engine could not be started on the Ray cluster: {_cause(exc)}") from exc
+            if work.finished():
+                return False
+        return True
+
+    def _resolve(self, actor: _Actor, timeout: float | None) -> bool:
+        """Whether the actor has loaded its engine (learning its node the first time)."""
+        if actor.node:
+            return True
+        done, _ = self.ray.wait([actor.ready], timeout=timeout)
+        if not done:
+            return False
+        try:
+            info = self.ray.get(done[0])
+        except self.ray.exceptions.RayError as exc:
+            raise EngineError(f"The engine could not be started on the Ray cluster: {_cause(exc)}") from exc
+        with actor.lock:
+            if not actor.node:
                 actor.node, actor.device = self._node_name(info["node_id"]), info["device"]
                 log.info("ray_actor_ready", actor=actor.name, node=actor.node, device=actor.device,
                          pid=info["pid"], host=info["host"])
-            elif work.finished():
-                return False
         return True
 
     def _render_one(self, actor: _Actor, unit: VideoUnit, inputs: "_Inputs", finish: Finish,
