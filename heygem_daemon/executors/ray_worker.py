@@ -148,18 +148,17 @@ class HeygemRenderer:
 
 def _local_task(task: VideoTask, work: Path, video: np.ndarray | None, audio: np.ndarray | None) -> VideoTask:
     """The task as this node runs it: shipped inputs written beside the output, under their own names."""
-    changes: dict[str, Path] = {"output_path": work / task.output_path.name}
+    task = replace(task, output_path=work / task.output_path.name)
     if video is not None:
-        changes["video_path"] = _write(work / task.video_path.name, video)
+        task = replace(task, video_path=_write(work / task.video_path.name, video))
     if audio is not None:
-        changes["audio_path"] = _write(work / task.audio_path.name, audio)
-    return replace(task, **changes)
-
+        task = replace(task, audio_path=_write(work / task.audio_path.name, audio))
+    return task
 
 def _write(path: Path, data: np.ndarray) -> Path:
     if not path.exists():  # a video that is also its own audio arrives twice
         with open(path, "wb") as out:
-            out.write(memoryview(data))
+            out.write(data.data)
     return path
 
 
@@ -171,7 +170,7 @@ def _set_title(title: str) -> None:
     (measured with ray 2.60).  Ray sets ``ray::HeygemRenderer`` again when the task ends."""
     import ray._raylet
 
-    ray._raylet.setproctitle(title)
+    getattr(ray._raylet, "setproctitle")(title)  # compiled, and not in its type stub
 
 
 def node_engines(settings: Settings, engine_names: list[str], extra_engines: dict[str, str]) -> dict[str, Any]:
