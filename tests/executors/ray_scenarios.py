@@ -7,6 +7,7 @@ writes what happened into ``OUT/results.json`` for tests/executors/test_ray_clus
 Scenarios, in one cluster to keep the suite short:
   doctor     ``heygem-daemon doctor`` with executor = "ray"
   same       one job through executor "local", then "ray" (inputs shipped as bytes)
+  faceless   a job through "ray" with one video that has no face
   daemon_kill a job through "ray" whose daemon is SIGKILLed after one video, then restarted
   node_death a job through "ray" (inputs by shared path) whose second node is killed mid-job
 """
@@ -96,6 +97,15 @@ def same(spec: dict, cluster: LocalRayCluster, folder: Path) -> dict:
     return result
 
 
+def faceless(spec: dict, cluster: LocalRayCluster, folder: Path) -> dict:
+    """A job with one good video and one without a face: the faceless one fails once, alone."""
+    d = _daemon(folder, _ray_config(cluster, folder, "paint")).start()
+    drop_job(d.inbox, "mixed", {k: Path(v) for k, v in spec["faceless_files"].items()}, ready=True)
+    published = d.wait_published("mixed", timeout=240)
+    d.stop()
+    return {"outbox": str(published), "events": d.events()}
+
+
 def daemon_kill(spec: dict, cluster: LocalRayCluster, folder: Path) -> dict:
     """SIGKILL the daemon after its first video; a new daemon resumes without redoing it."""
     d = _daemon(folder, _ray_config(cluster, folder, "paint", shared_paths=True)).start()
@@ -147,7 +157,8 @@ def _process_titles() -> list[str]:
     return [line for line in done.stdout.splitlines() if "HeygemRenderer" in line]
 
 
-SCENARIOS = {"doctor": doctor, "same": same, "daemon_kill": daemon_kill, "node_death": node_death}
+SCENARIOS = {"doctor": doctor, "same": same, "faceless": faceless, "daemon_kill": daemon_kill,
+             "node_death": node_death}
 
 if __name__ == "__main__":
     sys.exit(main(Path(sys.argv[1])))

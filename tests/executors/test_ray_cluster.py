@@ -48,7 +48,9 @@ def _media(folder: Path) -> dict[str, Path]:
                         "-c:v", "libx264", "-preset", "veryfast", str(folder / name)], check=True)
     subprocess.run(["ffmpeg", "-v", "error", "-i", str(ASSETS / "sample_voice.m4a"), "-t", "2", "-ac", "1",
                     "-ar", "16000", str(folder / "voice.wav")], check=True)
-    return {name: folder / name for name in ("a.mp4", "b.mp4", "voice.wav")}
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=2",
+                    "-c:v", "libx264", "-preset", "veryfast", str(folder / "pattern.mp4")], check=True)
+    return {name: folder / name for name in ("a.mp4", "b.mp4", "voice.wav", "pattern.mp4")}
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +60,9 @@ def cluster_run(tmp_path_factory) -> dict:
     work = tmp_path_factory.mktemp("ray")
     media = _media(work / "media")
     many = {f"v{i}.mp4": media["a.mp4" if i % 2 else "b.mp4"] for i in range(1, MANY + 1)}
-    spec = {"out": str(work), "scenarios": ["doctor", "same", "daemon_kill", "node_death"],
-            "same_files": {k: str(v) for k, v in media.items()},
+    spec = {"out": str(work), "scenarios": ["doctor", "same", "faceless", "daemon_kill", "node_death"],
+            "same_files": {k: str(media[k]) for k in ("a.mp4", "b.mp4", "voice.wav")},
+            "faceless_files": {k: str(media[k]) for k in ("a.mp4", "pattern.mp4", "voice.wav")},
             "many_files": {**{k: str(v) for k, v in many.items()}, "voice.wav": str(media["voice.wav"])}}
     write_json(work / "spec.json", spec)
     log = work / "driver.log"
@@ -132,6 +135,21 @@ def test_killing_the_second_node_mid_job_completes_the_job_exactly_once(cluster_
     assert sorted(o["video"] for o in report["outputs"]) == sorted(e["video"] for e in _events(run, "video_done"))
     frames = [o["frames"] for o in report["outputs"]]
     assert frames == [50] * MANY
+
+
+def test_a_video_without_a_face_fails_once_and_alone(cluster_run):
+    """An application error on a node is not retried: the video fails with its reason, its sibling is done."""
+    run = cluster_run["faceless"]
+    report = _report(run["outbox"])
+    assert "partial" == report["status"]
+    outcome = {o["video"]: (o["status"], o["error"]) for o in report["outputs"]}
+    assert ("done", None) == outcome["a.mp4"]
+    assert "failed" == outcome["pattern.mp4"][0]
+    assert "No face was found in any frame of 'pattern.mp4'." in outcome["pattern.mp4"][1]
+    tries = [e for e in _events(run, "ray_video_started") if e["video"] == "pattern.mp4"]
+    assert 1 == len(tries)
+    assert [] == _events(run, "ray_video_retried")
+    assert "pattern.mp4" in (Path(run["outbox"]) / "ERROR.txt").read_text(encoding="utf-8")
 
 
 def test_a_sigkilled_daemon_resumes_without_redoing_committed_videos(cluster_run):
