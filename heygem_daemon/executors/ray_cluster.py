@@ -303,7 +303,7 @@ class RayExecutor:
                 num_returns="streaming", _generator_backpressure_num_objects=STREAM_BACKPRESSURE,
             ).remote(request, inputs.ref(unit.task.video_path), inputs.ref(unit.task.audio_path))
             try:
-                outcome = self._receive(stream, unit, check_stop)
+                outcome = self._receive(stream, unit, check_stop, actor.node)
             except self.ray.exceptions.RayTaskError as exc:
                 # our render code raised something that is not a HeygemError: this video fails alone
                 outcome = EngineError(f"Rendering failed on Ray node {actor.node}: {_cause(exc)}")
@@ -312,7 +312,8 @@ class RayExecutor:
                 raise _Lost(actor.node, exc) from exc
         finish(unit, outcome)
 
-    def _receive(self, stream: Any, unit: VideoUnit, check_stop: Callable[[], None]) -> HeygemError | None:
+    def _receive(self, stream: Any, unit: VideoUnit, check_stop: Callable[[], None], node: str
+                 ) -> HeygemError | None:
         """Consume one render's messages; the MP4's chunks go straight into the partial file."""
         with open(unit.task.output_path, "wb") as partial:
             while True:
@@ -331,6 +332,7 @@ class RayExecutor:
                 elif isinstance(item, (Rendered, Failed)):
                     _update(unit.report, item.report_json)
                     unit.where = f"{unit.where.rsplit(' ', 1)[0]} {item.device}"
+                    _relay(item.events, node)
                     if isinstance(item, Failed):
                         return item.error
             partial.flush()
@@ -496,6 +498,15 @@ class _Lost(Exception):
 
     node: str
     error: BaseException
+
+
+def _relay(events: list[dict[str, Any]], node: str) -> None:
+    """A node's events for this video, into the daemon's log (and so the job's log.jsonl), with the node."""
+    for event in events:
+        name, level = str(event.pop("event", "node_event")), str(event.pop("level", "info"))
+        event.pop("node", None)
+        emit = getattr(log, level if level in ("debug", "info", "warning", "error") else "info")
+        emit(name, node=node, **event)
 
 
 def _update(report: OutputReport, report_json: str) -> None:

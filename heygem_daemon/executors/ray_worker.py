@@ -11,17 +11,20 @@ that claimed the job writes the chunks into its staging folder.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shutil
 import socket
 import tempfile
 import threading
-from dataclasses import dataclass, replace
+import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import structlog
 
 from ..engines.base import AudioFeatures
 from ..errors import HeygemError
@@ -29,7 +32,7 @@ from ..faces.cache import FaceTrackCache
 from ..faces.tracker import FaceTracker
 from ..jobs.report import OutputReport
 from ..jobs.video import VideoTask, VideoTools, make_video
-from ..logging import get_logger
+from ..logging import configure, get_logger, job_sinks
 from ..settings import Settings
 
 log = get_logger()
@@ -57,6 +60,8 @@ class Rendered:
     report_json: str
     device: str
     size: int
+    #: this video's log events on the node (video_started, faces_tracked, ...), for the job's log
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Failed:
     error: HeygemError
     report_json: str
     device: str
+    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 #: what a render yields: a progress fraction, Rendered then bytes, or Failed
@@ -80,6 +86,8 @@ class HeygemRenderer:
         from ..runtime import configure_runtime
         from ..service import engine_config
 
+        # a worker process is a start-up of its own: JSON logs as the daemon's (Ray keeps them in worker-*.out)
+        configure(settings.log_level)
         configure_runtime(settings)
         self.root = (settings.ray.worker_cache_dir or settings.cache_path) / "ray"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -111,14 +119,19 @@ class HeygemRenderer:
         device = str(getattr(self.engine, "device", "cpu"))
         messages: queue.SimpleQueue[float | None] = queue.SimpleQueue()
         outcome: list[BaseException] = []
+        # this video's events also go to a file of their own, sent back for the job's log.jsonl
+        sink = f"ray-{uuid.uuid4().hex}"
+        job_sinks.open(sink, task.output_path.with_name("log.jsonl"))
 
         def run() -> None:
             tools = VideoTools(self.engine, self.tracker, self.track_cache, lambda: None, messages.put)
             try:
-                make_video(task, request.features, tools, report)
+                with structlog.contextvars.bound_contextvars(job_id=sink, label=request.label):
+                    make_video(task, request.features, tools, report)
             except BaseException as exc:  # handed to the generator, which re-raises what isn't ours
                 outcome.append(exc)
             finally:
+                job_sinks.close(sink)
                 messages.put(None)
 
         # the render runs in a thread so progress can be yielded while it goes on
@@ -135,15 +148,34 @@ class HeygemRenderer:
                 last = int(fraction * 100)
                 yield fraction
         thread.join()
+        events = _read_events(task.output_path.with_name("log.jsonl"))
         if outcome and isinstance(outcome[0], HeygemError):
-            yield Failed(outcome[0], report.model_dump_json(), device)
+            yield Failed(outcome[0], report.model_dump_json(), device, events)
             return
         if outcome:
             raise outcome[0]
-        yield Rendered(report.model_dump_json(), device, task.output_path.stat().st_size)
+        yield Rendered(report.model_dump_json(), device, task.output_path.stat().st_size, events)
         with open(task.output_path, "rb") as encoded:
             while chunk := encoded.read(request.chunk_bytes):
                 yield chunk
+
+
+def _read_events(path: Path) -> list[dict[str, Any]]:
+    """The video's events, without what the daemon adds itself (its job id, time, the video's names)."""
+    events = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        for key in ("job_id", "label", "timestamp"):
+            event.pop(key, None)
+        events.append(event)
+    return events
 
 
 def _local_task(task: VideoTask, work: Path, video: np.ndarray | None, audio: np.ndarray | None) -> VideoTask:

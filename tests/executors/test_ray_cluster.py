@@ -96,6 +96,11 @@ def test_a_job_runs_through_the_daemon_on_the_ray_cluster(cluster_run):
     assert report["device"].startswith("ray ")
     assert len(_events(ray, "ray_video_started")) == 2
     assert {e["node"] for e in _events(ray, "ray_actor_ready")} == {"head", "node2"}
+    # the nodes' own lines for each video reach the daemon's log and the job's log.jsonl
+    relayed = [(e["video"], e["node"]) for e in _events(ray, "video_started")]
+    assert ["a.mp4", "b.mp4"] == sorted(video for video, _ in relayed)
+    job_log = [json.loads(line) for line in (Path(ray["outbox"]) / "log.jsonl").read_text().splitlines()]
+    assert 2 == sum(e["event"] == "video_started" and e.get("node") in ("head", "node2") for e in job_log)
 
 
 def test_local_and_ray_executors_give_the_same_videos(cluster_run):
