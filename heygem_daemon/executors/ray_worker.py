@@ -86,15 +86,20 @@ class HeygemRenderer:
         from ..runtime import configure_runtime
         from ..service import engine_config
 
+        if settings.ray.worker_cache_dir is not None:
+            # this node's caches (engines', face tracks, spools) live where the admin said
+            settings = settings.model_copy(update={"cache_dir": settings.ray.worker_cache_dir})
         # a worker process is a start-up of its own: JSON logs as the daemon's (Ray keeps them in worker-*.out)
         configure(settings.log_level)
         configure_runtime(settings)
-        self.root = (settings.ray.worker_cache_dir or settings.cache_path) / "ray"
+        cache = settings.cache_path
+        #: work folders of renders in progress: shipped inputs, the encoded output until sent
+        self.root = cache / "ray"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.spool = (settings.ray.worker_cache_dir or settings.cache_path) / "spool"
+        self.spool = cache / "spool"
         self.engine = EngineRegistry(engine_config(settings), extra_engines).get(engine_name)
         self.tracker = FaceTracker()
-        self.track_cache = FaceTrackCache((settings.ray.worker_cache_dir or settings.cache_path) / "faces")
+        self.track_cache = FaceTrackCache(cache / "faces")
 
     def describe(self) -> dict[str, Any]:
         """Where this actor lives: the daemon names nodes in its log and report with it."""
@@ -109,7 +114,7 @@ class HeygemRenderer:
         """Render one output (inputs by path, or their bytes when shipped); see the module doc."""
         work = Path(tempfile.mkdtemp(prefix="render-", dir=self.root))
         try:
-            task = _local_task(request.task, work, video, audio)
+            task = replace(_local_task(request.task, work, video, audio), spool_dir=self.spool)
             yield from self._render(request, task, f"{ACTOR_TITLE}.render {request.label}")
         finally:
             shutil.rmtree(work, ignore_errors=True)
