@@ -176,10 +176,28 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
         checks.append(_publish_check(name, team))
     checks += _notify_checks(settings)
     checks.append(_retention_check(settings))
+    checks += _executor_checks(settings)
     essential_ok = all(ok for name, ok, _ in checks if not name.startswith(("engine", "speech", "notify")))
     for name, ok, detail in checks:
         print(f"[{'ok' if ok else 'FAIL'}] {name}: {detail}")
     return 0 if essential_ok else 1
+
+
+def _executor_checks(settings: Settings) -> list[tuple[str, bool, str]]:
+    """Where videos render; for a Ray cluster, its nodes, their GPUs and the engines each can run."""
+    if settings.executor == "local":
+        return [("executor", True, f"local: {settings.workers} video(s) at a time on this host")]
+    from .engines.registry import EngineRegistry
+    from .executors.ray_cluster import describe_cluster
+    from .service import engine_config
+
+    names = EngineRegistry(engine_config(settings), settings.engines).names
+    try:
+        lines = describe_cluster(settings, settings.engines, names)
+    except HeygemError as exc:
+        return [("executor", settings.executor == "auto", f"{settings.executor}: {exc}"
+                 + (" Jobs run on this host instead." if settings.executor == "auto" else ""))]
+    return [("executor", True, f"ray: {lines[0]}")] + [("ray node", True, line) for line in lines[1:]]
 
 
 def _gpu_check(settings: Settings) -> tuple[str, bool, str]:

@@ -24,6 +24,7 @@ from typing import Callable
 from .engines.base import EngineConfig
 from .engines.registry import EngineRegistry
 from .errors import HeygemError, OutboxUnavailableError, StopRequested
+from .executors import create_executor
 from .housekeeping.keeper import Area, Housekeeper
 from .intake.claim import Claim, Claimer
 from .intake.fstype import is_network_filesystem
@@ -141,13 +142,13 @@ class Daemon:
         self.notifier = notifier or Notifier.from_environ()
         #: one wake-up for every team's watcher: the loop sleeps on it
         self.wake = threading.Event()
-        self.engines = EngineRegistry(engine_config(settings), {**settings.engines, **(extra_engines or {})})
+        engines = {**settings.engines, **(extra_engines or {})}
+        self.engines = EngineRegistry(engine_config(settings), engines)
+        #: where every team's videos render (its trackers and face cache are shared by all teams)
+        self.executor = create_executor(settings, engines)
         self.dispatcher = Dispatcher(settings.notify.queue_size)
         named = [(t.name, settings.team_settings(t)) for t in settings.teams] or [("", settings)]
         self.teams = [self._team(name, team_settings) for name, team_settings in named]
-        for team in self.teams[1:]:  # one pool of trackers and one face cache for all teams
-            team.runner.trackers = self.teams[0].runner.trackers
-            team.runner.track_cache = self.teams[0].runner.track_cache
         self.housekeeper = Housekeeper(
             [Area(t.settings.outbox, t.settings.retention, t.board.notice) for t in self.teams],
             cache_root=settings.cache_path, cache_max_bytes=settings.retention.cache_max_bytes,
@@ -170,7 +171,8 @@ class Daemon:
         scheduler = Scheduler(settings.inbox, settings.state_path, max_toml_bytes=settings.limits.max_job_toml_bytes)
         board = StatusBoard(settings.outbox, settings.state_path, claimer.host, page=settings.status,
                             title=f"heygem-daemon: {name}" if name else None)
-        runner = JobRunner(settings, self.engines, board.running_update, self.stop.check, claimer.host)
+        runner = JobRunner(settings, self.engines, board.running_update, self.stop.check, claimer.host,
+                           executor=self.executor)
         return Team(name, settings, claimer, watcher, scheduler, board, runner,
                     Announcer(settings.notify, self.dispatcher))
 
@@ -238,7 +240,7 @@ class Daemon:
             except HeygemError as exc:
                 # not fatal: jobs for other engines can run; jobs for this one fail with this reason
                 log.error("engine_unavailable", engine=name, error=str(exc))
-        self.runner.trackers.give(self.runner.trackers.take())
+            self.executor.prepare(name)
 
     def run(self, until: Callable[["Daemon"], bool] | None = None) -> int:
         self.start()
@@ -264,6 +266,7 @@ class Daemon:
             team.board.write()
         # deliveries not yet tried get one try; waiting retries are dropped (logged)
         self.dispatcher.close()
+        self.executor.close()
         log.info("daemon_stopped")
 
     def _join_job(self, running: _Running) -> None:

@@ -278,6 +278,11 @@ class Settings(BaseSettings):
     #: several watched inboxes; empty: inbox/outbox above are the one (implicit) team
     teams: list[TeamSettings] = Field(default_factory=list)
 
+    #: "local": this host's thread pool (``workers``); "ray": a Ray cluster ([ray]); "auto": Ray when
+    #: the extra is installed and a cluster answers at ``ray.address``, else local
+    executor: ExecutorName = "local"
+    ray: RaySettings = Field(default_factory=lambda: RaySettings())
+
     @field_validator("device")
     @classmethod
     def _device_shape(cls, value: str) -> str:
@@ -400,3 +405,37 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
 def _env_config_path() -> Path | None:
     value = os.environ.get("HEYGEM_CONFIG")
     return Path(value) if value else None
+
+
+# -- where a job's videos are rendered (issue 15) -----------------------------------------------
+ExecutorName = Literal["local", "ray", "auto"]
+
+
+class RaySettings(BaseModel):
+    """The ``[ray]`` table: rendering a job's videos on a Ray cluster (``executor = "ray"``)."""
+
+    model_config = {"extra": "forbid"}
+
+    #: the cluster to join: "auto" is the one ``ray start`` set up on this host; else "HOST:PORT" of its head
+    address: str = "auto"
+    #: the job folders are mounted at the same path on every node: workers read inputs by path;
+    #: false ships each input once per job through Ray's object store
+    shared_paths: bool = False
+    #: what each engine actor asks of its node (0 GPUs on CPU-only clusters)
+    num_gpus: float = Field(0.0, ge=0)
+    num_cpus: float = Field(1.0, ge=0)
+    #: custom resources every actor asks for, e.g. {"heygem" = 1} to keep actors on hosts started with it
+    resources: dict[str, float] = Field(default_factory=dict)
+    #: actors per engine; 0: as many as the cluster's resources hold when a job starts
+    actors_per_engine: int = Field(0, ge=0, le=1024)
+    #: a video whose worker or node dies is handed to another actor up to this many times in all
+    max_video_attempts: int = Field(3, ge=1, le=20)
+    #: the encoded MP4 comes back in chunks of this size, written straight into staging
+    chunk_mib: int = Field(8, ge=1, le=256)
+    #: seconds to wait for the head to answer at start-up (a dead head fails start-up instead of hanging)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    #: where workers keep frame spools, face tracks and encoded outputs until sent (default: cache_dir)
+    worker_cache_dir: Path | None = None
+
+
+Settings.model_rebuild()

@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "heygem_daemon"
 
 #: top to bottom; a module may import its own package and anything in a lower layer
 LAYERS: list[set[str]] = [
-    {"cli", "commands", "service", "runtime", "status", "sdnotify", "__init__"},
+    # executors/ is wiring too: it decides where videos render, and a Ray actor is a process start-up
+    {"cli", "commands", "service", "runtime", "status", "sdnotify", "__init__", "executors"},
     {"notify", "housekeeping"},
     {"intake"},
     {"jobs"},

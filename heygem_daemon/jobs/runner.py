@@ -8,12 +8,9 @@ a crash or a stop redoes only the videos that were not finished.
 
 from __future__ import annotations
 
-import contextvars
-import queue
 import shutil
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -23,8 +20,6 @@ import structlog
 from ..engines.base import AudioClip, AudioFeatures, Engine
 from ..engines.registry import EngineRegistry
 from ..errors import HeygemError, JobValidationError, OutboxUnavailableError, StopRequested
-from ..faces.cache import FaceTrackCache
-from ..faces.tracker import FaceTracker
 from ..logging import get_logger, job_sinks
 from ..media.audio import decode_audio
 from ..settings import Settings
@@ -34,8 +29,9 @@ from .claimed import NAME_NOT_UTF8, Claim, LeaseData
 from .publish import DISK_FULL, Permissions, Staging, disk_full_error, publish, stage_sources
 from .poster import cut_posters
 from .report import AudioReport, JobOutcome, JobReport, OutputReport, error_text, now_iso
+from .execution import VideoExecutor, VideoUnit
 from .spec import JobPlan, OutputPair, load_job
-from .video import VideoTask, VideoTools, make_video
+from .video import VideoTask
 
 log = get_logger()
 
@@ -73,22 +69,6 @@ class AudioFailed:
 PreparedAudio = AudioReady | AudioFailed
 
 
-class TrackerPool:
-    """Face-mesh trackers (LiteRT interpreters) are not thread-safe: one per concurrent video."""
-
-    def __init__(self) -> None:
-        self._free: queue.SimpleQueue[FaceTracker] = queue.SimpleQueue()
-
-    def take(self) -> FaceTracker:
-        try:
-            return self._free.get_nowait()
-        except queue.Empty:
-            return FaceTracker()
-
-    def give(self, tracker: FaceTracker) -> None:
-        self._free.put(tracker)
-
-
 class JobRunner:
     def __init__(
         self,
@@ -97,6 +77,7 @@ class JobRunner:
         progress: Progress,
         check_stop: Callable[[], None],
         host: str,
+        executor: VideoExecutor,
     ) -> None:
         self.settings = settings
         self.engines = engines
@@ -104,8 +85,8 @@ class JobRunner:
         self.progress = progress
         self.check_stop = check_stop
         self.host = host
-        self.trackers = TrackerPool()
-        self.track_cache = FaceTrackCache(settings.cache_path / "faces")
+        #: where the videos are rendered: this host's threads or a Ray cluster (executors/)
+        self.executor = executor
 
     # -- the job --------------------------------------------------------------------------
     def run(self, claim: Claim) -> Published:
@@ -253,37 +234,27 @@ class JobRunner:
         finished = [total - len(todo)]
         lock = threading.Lock()
 
-        def one(pair: OutputPair, audio: AudioReady) -> None:
-            out = report.outputs[pair.index]
-            tracker = self.trackers.take()
+        def progress(fraction: float) -> None:
+            self.progress(plan.name, f"video {finished[0] + 1} of {total}: {int(fraction * 100)}%",
+                          (finished[0] + fraction) / total)
+
+        def finish(unit: VideoUnit, error: HeygemError | None) -> None:
             try:
-                with structlog.contextvars.bound_contextvars(video=pair.video, audio=pair.audio):
-                    self._one_video(plan, pair, audio, engine, tracker, out, staging,
-                                    lambda f: self.progress(
-                                        plan.name, f"video {finished[0] + 1} of {total}: {int(f * 100)}%",
-                                        (finished[0] + f) / total))
+                self._finish(unit, error, staging)
             finally:
-                self.trackers.give(tracker)
                 with lock:
                     finished[0] += 1
 
-        workers = max(1, min(self.settings.workers, len(todo)))
-        if workers == 1:
-            for pair, audio in todo:
-                one(pair, audio)
-            return
-        with ThreadPoolExecutor(workers, thread_name_prefix="video") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, one, p, a) for p, a in todo]
-            errors = [f.exception() for f in futures]
-        stops = [e for e in errors if isinstance(e, StopRequested)]
-        if stops:
-            raise stops[0]
-        others = [e for e in errors if e is not None]
-        if others:
-            raise others[0]
+        units = [self._unit(plan, pair, audio, report.outputs[pair.index], staging, progress) for pair, audio in todo]
+        try:
+            self.executor.render(engine, units, finish, self.check_stop)
+        finally:
+            where = sorted({u.where for u in units if u.where})
+            if where:
+                report.device = ", ".join(where)
 
-    def _one_video(self, plan: JobPlan, pair: OutputPair, audio: AudioReady, engine: Engine, tracker: FaceTracker,
-                   out: OutputReport, staging: Staging, progress: Callable[[float], None]) -> None:
+    def _unit(self, plan: JobPlan, pair: OutputPair, audio: AudioReady, out: OutputReport, staging: Staging,
+              progress: Callable[[float], None]) -> VideoUnit:
         task = VideoTask(
             video_path=plan.folder / pair.video,
             audio_path=plan.folder / pair.audio,
@@ -294,29 +265,35 @@ class JobRunner:
             spool_dir=self.settings.cache_path / "spool",
             opening=loudness_curve(audio.clip.samples, audio.clip.sample_rate),
         )
-        tools = VideoTools(engine, tracker, self.track_cache, self.check_stop, progress)
-        started = time.perf_counter()
-        try:
-            make_video(task, audio.features, tools, out)
+        return VideoUnit(pair, task, audio.features, out, progress, job=plan.name)
+
+    def _finish(self, unit: VideoUnit, error: HeygemError | None, staging: Staging) -> None:
+        """Commit a rendered output in staging, or record why it failed; either is reused on resume."""
+        pair, out = unit.pair, unit.report
+        with unit.bound():
+            if error is not None:
+                self._record_failure(unit, error, staging)
+                return
             staging.commit_output(pair.output)
-        except HeygemError as exc:
-            full = _no_space_left(staging.path, exc)
-            task.output_path.unlink(missing_ok=True)
-            if full:
-                # the encoder hit a full outbox: that is not this video's fault, and a
-                # recorded failure would be reused (not redone) when the job is retried
-                raise disk_full_error() from exc
-            # people know the output by its name, not by our hidden work file
-            message = str(exc).replace(task.output_path.name, pair.output)
-            out.status, out.error, out.file = "failed", message, None
-            log.error("video_failed", error=message, kind=exc.kind)
+            out.status, out.file, out.error = "done", pair.output, None
             _save_result(staging, pair, out)
-            return
-        out.status, out.file, out.error = "done", pair.output, None
+            log.info("video_done", output=pair.output, frames=out.frames, frames_with_face=out.frames_with_face,
+                     seconds=round(time.perf_counter() - unit.started, 2), device=unit.where,
+                     timings=out.timings_s.model_dump())
+
+    def _record_failure(self, unit: VideoUnit, exc: HeygemError, staging: Staging) -> None:
+        pair, task, out = unit.pair, unit.task, unit.report
+        full = _no_space_left(staging.path, exc)
+        task.output_path.unlink(missing_ok=True)
+        if full:
+            # the encoder hit a full outbox: that is not this video's fault, and a
+            # recorded failure would be reused (not redone) when the job is retried
+            raise disk_full_error() from exc
+        # people know the output by its name, not by our hidden work file
+        message = str(exc).replace(task.output_path.name, pair.output)
+        out.status, out.error, out.file = "failed", message, None
+        log.error("video_failed", error=message, kind=exc.kind)
         _save_result(staging, pair, out)
-        log.info("video_done", output=pair.output, frames=out.frames, frames_with_face=out.frames_with_face,
-                 seconds=round(time.perf_counter() - started, 2), device=getattr(engine, "device", "cpu"),
-                 timings=out.timings_s.model_dump())
 
     # -- publishing -----------------------------------------------------------------------
     def _publish(self, claim: Claim, lease: LeaseData, staging: Staging, report: JobReport,

@@ -25,7 +25,8 @@ PYTHONS = ["3.11", "3.12", "3.13"]
 
 def _declared() -> list[str]:
     project = PYPROJECT["project"]
-    return project["dependencies"] + project["optional-dependencies"]["test"]
+    # the ray extra too: .ci/run installs it, and every node of a cluster installs it
+    return project["dependencies"] + project["optional-dependencies"]["test"] + project["optional-dependencies"]["ray"]
 
 
 def _pypi_reachable() -> bool:

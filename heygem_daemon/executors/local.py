@@ -1,0 +1,84 @@
+"""This host's executor: a job's videos on ``workers`` threads, the engine shared in-process.
+
+The default (``executor = "local"``), needing nothing beyond the base install.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import queue
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
+
+from ..engines.base import Engine
+from ..errors import HeygemError, StopRequested
+from ..faces.cache import FaceTrackCache
+from ..faces.tracker import FaceTracker
+from ..jobs.execution import Finish, VideoUnit
+from ..jobs.video import VideoTools, make_video
+
+
+class TrackerPool:
+    """Face-mesh trackers (LiteRT interpreters) are not thread-safe: one per concurrent video."""
+
+    def __init__(self) -> None:
+        self._free: queue.SimpleQueue[FaceTracker] = queue.SimpleQueue()
+
+    def take(self) -> FaceTracker:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            return FaceTracker()
+
+    def give(self, tracker: FaceTracker) -> None:
+        self._free.put(tracker)
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, workers: int, track_cache: FaceTrackCache) -> None:
+        self.workers = workers
+        self.trackers = TrackerPool()
+        self.track_cache = track_cache
+
+    def prepare(self, engine_name: str) -> None:
+        """Create one face tracker before the daemon reports ready (its models load once)."""
+        self.trackers.give(self.trackers.take())
+
+    def render(self, engine: Engine, units: Sequence[VideoUnit], finish: Finish,
+               check_stop: Callable[[], None]) -> None:
+        def one(unit: VideoUnit) -> None:
+            tracker = self.trackers.take()
+            try:
+                with unit.bound():
+                    unit.started = time.perf_counter()
+                    unit.where = str(getattr(engine, "device", "cpu"))
+                    tools = VideoTools(engine, tracker, self.track_cache, check_stop, unit.progress)
+                    try:
+                        make_video(unit.task, unit.features, tools, unit.report)
+                    except HeygemError as exc:
+                        finish(unit, exc)
+                        return
+                finish(unit, None)
+            finally:
+                self.trackers.give(tracker)
+
+        workers = max(1, min(self.workers, len(units)))
+        if workers == 1:
+            for unit in units:
+                one(unit)
+            return
+        with ThreadPoolExecutor(workers, thread_name_prefix="video") as pool:
+            futures = [pool.submit(contextvars.copy_context().run, one, unit) for unit in units]
+            errors = [f.exception() for f in futures]
+        stops = [e for e in errors if isinstance(e, StopRequested)]
+        if stops:
+            raise stops[0]
+        others = [e for e in errors if e is not None]
+        if others:
+            raise others[0]
+
+    def close(self) -> None:
+        pass
