@@ -127,7 +127,7 @@ def test_killing_the_second_node_mid_job_completes_the_job_exactly_once(cluster_
     """The node's video is rendered again elsewhere; every output is published once, in one job folder."""
     run = cluster_run["node_death"]
     assert ["many"] == [n for n in run["outbox_entries"] if not n.startswith(".") and n not in
-                        ("index.html", "status.json")]
+                        ("index.html", "status.json", "status.js")]
     assert [] == run["staging_entries"]
     report = _report(run["outbox"])
     assert "done" == report["status"]
@@ -170,7 +170,7 @@ def test_a_sigkilled_daemon_resumes_without_redoing_committed_videos(cluster_run
     assert "done" == report["status"]
     assert MANY == sum(o["status"] == "done" for o in report["outputs"])
     assert ["resumed"] == [n for n in run["outbox_entries"] if not n.startswith(".") and n not in
-                           ("index.html", "status.json")]
+                           ("index.html", "status.json", "status.js")]
 
 
 def test_doctor_shows_the_cluster(cluster_run):
