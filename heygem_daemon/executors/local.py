@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 from ..engines.base import Engine
-from ..errors import HeygemError, StopRequested
+from ..errors import HeygemError
 from ..faces.cache import FaceTrackCache
 from ..faces.tracker import FaceTracker
-from ..jobs.execution import Finish, VideoUnit
+from ..jobs.execution import Finish, VideoUnit, raise_first
 from ..jobs.video import VideoTools, make_video
 
 
@@ -73,12 +73,7 @@ class LocalExecutor:
         with ThreadPoolExecutor(workers, thread_name_prefix="video") as pool:
             futures = [pool.submit(contextvars.copy_context().run, one, unit) for unit in units]
             errors = [f.exception() for f in futures]
-        stops = [e for e in errors if isinstance(e, StopRequested)]
-        if stops:
-            raise stops[0]
-        others = [e for e in errors if e is not None]
-        if others:
-            raise others[0]
+        raise_first(errors)
 
     def close(self) -> None:
         pass

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..engines.base import Engine
 from ..errors import EngineError, HeygemError, StopRequested
-from ..jobs.execution import Finish, VideoUnit
+from ..jobs.execution import Finish, VideoUnit, raise_first
 from ..jobs.report import OutputReport
 from ..logging import get_logger
 from ..settings import RaySettings, Settings
@@ -219,12 +219,7 @@ class RayExecutor:
                 errors = [f.exception() for f in futures]
         finally:
             self._schedule_idle_release()
-        stops = [e for e in errors if isinstance(e, StopRequested)]
-        if stops:
-            raise stops[0]
-        others = [e for e in errors if e is not None]
-        if others:
-            raise others[0]
+        raise_first(errors)
 
     def close(self) -> None:
         self._cancel_idle_release()

@@ -17,7 +17,7 @@ from typing import Callable, Protocol, Sequence
 import structlog
 
 from ..engines.base import AudioFeatures, Engine
-from ..errors import HeygemError
+from ..errors import HeygemError, StopRequested
 from .report import OutputReport
 from .spec import OutputPair
 from .video import VideoTask
@@ -72,3 +72,14 @@ class VideoExecutor(Protocol):
     def close(self) -> None:
         """Release what the executor holds (threads, the cluster connection)."""
         ...
+
+
+def raise_first(errors: Sequence[BaseException | None]) -> None:
+    """After a job's videos ran in parallel: a stop first (the job is checkpointed), else the first
+    error that must end the job (a full outbox); ``None`` entries are videos that ended normally."""
+    stops = [e for e in errors if isinstance(e, StopRequested)]
+    if stops:
+        raise stops[0]
+    others = [e for e in errors if e is not None]
+    if others:
+        raise others[0]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from tests.support.json_log import json_events
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,13 +59,7 @@ class DaemonProc:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-6000:]
 
     def events(self) -> list[dict]:
-        rows = []
-        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue
-        return rows
+        return json_events(self.log_path)
 
     def kill(self) -> None:
         """SIGKILL the daemon (and, as systemd's KillMode would, leave ffmpeg orphans be)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.daemon_wait import wait_for
+from tests.support.json_log import json_events
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -46,13 +47,7 @@ class LiveDaemon:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-6000:] if self.log_path.exists() else ""
 
     def events(self) -> list[dict]:
-        rows = []
-        for line in self.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue
-        return rows
+        return json_events(self.log_path)
 
 
 def small_job(inbox: Path, name: str, media_dir: Path, *, toml: str | None = None, audio: bool = True) -> Path:
