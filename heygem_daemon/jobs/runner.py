@@ -8,6 +8,7 @@ a crash or a stop redoes only the videos that were not finished.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 import time
@@ -67,6 +68,32 @@ class AudioFailed:
 
 
 PreparedAudio = AudioReady | AudioFailed
+
+
+class VideoProgress:
+    """A job's "video 3 of 8: 40%" line and overall fraction, with several videos in flight at
+    once (workers > 1, a Ray cluster): the line names every video rendering now, and the
+    fraction counts each one's own progress (not only the finished ones)."""
+
+    def __init__(self, total: int, finished: int = 0) -> None:
+        self.total = total
+        self.finished = finished
+        #: output index → fraction done, for the videos rendering now
+        self._running: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def update(self, index: int, fraction: float) -> tuple[str, float]:
+        """Video ``index`` is ``fraction`` done: the status line and the job's fraction."""
+        with self._lock:
+            self._running[index] = fraction
+            done, now = self.finished, list(self._running.values())
+        which = f"video {done + 1}" if len(now) == 1 else f"videos {done + 1}–{done + len(now)}"
+        return f"{which} of {self.total}: {int(sum(now) / len(now) * 100)}%", (done + sum(now)) / self.total
+
+    def finish(self, index: int) -> None:
+        with self._lock:
+            self.finished += 1
+            self._running.pop(index, None)
 
 
 class JobRunner:
@@ -230,22 +257,19 @@ class JobRunner:
 
     def _make_videos(self, plan: JobPlan, todo: list[tuple[OutputPair, AudioReady]], engine: Engine,
                      report: JobReport, staging: Staging) -> None:
-        total = len(plan.pairs)
-        finished = [total - len(todo)]
-        lock = threading.Lock()
+        counter = VideoProgress(total=len(plan.pairs), finished=len(plan.pairs) - len(todo))
 
-        def progress(fraction: float) -> None:
-            self.progress(plan.name, f"video {finished[0] + 1} of {total}: {int(fraction * 100)}%",
-                          (finished[0] + fraction) / total)
+        def progress(index: int, fraction: float) -> None:
+            self.progress(plan.name, *counter.update(index, fraction))
 
         def finish(unit: VideoUnit, error: HeygemError | None) -> None:
             try:
                 self._finish(unit, error, staging)
             finally:
-                with lock:
-                    finished[0] += 1
+                counter.finish(unit.pair.index)
 
-        units = [self._unit(plan, pair, audio, report.outputs[pair.index], staging, progress) for pair, audio in todo]
+        units = [self._unit(plan, pair, audio, report.outputs[pair.index], staging,
+                            functools.partial(progress, pair.index)) for pair, audio in todo]
         try:
             self.executor.render(engine, units, finish, self.check_stop)
         finally:
