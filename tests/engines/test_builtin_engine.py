@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -15,22 +14,14 @@ from heygem_daemon.errors import EngineError
 from heygem_daemon.faces.tracker import FaceTracker
 from heygem_daemon.speech.curve import MouthCurve
 
-from tests.support.media import sample_media
+from tests.support.media import read_frames, sample_media
 
 
 @pytest.fixture(scope="module")
 def clip():
     """12 frames of face_1.mp4 and their face track."""
-    path = sample_media("face_1.mp4")
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    try:
-        while len(frames) < 12:
-            ok, frame = capture.read()
-            assert ok
-            frames.append(frame)
-    finally:
-        capture.release()
+    frames = read_frames(sample_media("face_1.mp4"), limit=12)
+    assert len(frames) == 12
     frames = np.stack(frames)
     return frames, FaceTracker().track(frames)
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -27,7 +25,7 @@ from heygem_daemon.settings import LimitSettings, OutputSettings
 from heygem_daemon.speech.avatar import AvatarProfile
 from heygem_daemon.speech.curve import MouthCurve
 
-from tests.support.media import sample_media
+from tests.support.media import read_frames, sample_media
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +58,8 @@ def library(published) -> MouthLibrary:
 @pytest.fixture(scope="module")
 def clip():
     """12 frames of face_1.mp4 and their faces."""
-    capture = cv2.VideoCapture(str(sample_media("face_1.mp4")))
-    frames = []
-    try:
-        while len(frames) < 12:
-            ok, frame = capture.read()
-            assert ok
-            frames.append(frame)
-    finally:
-        capture.release()
+    frames = read_frames(sample_media("face_1.mp4"), limit=12)
+    assert len(frames) == 12
     frames = np.stack(frames)
     track = FaceTracker().track(frames)
     height, width = frames.shape[1:3]

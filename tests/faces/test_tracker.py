@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from heygem_daemon.faces.tracker import NUM_LANDMARKS, FaceTracker
-from tests.faces.conftest import read_frames
-from tests.support.media import sample_media
+from tests.support.media import read_frames, sample_media
 
 
 @pytest.fixture(scope="module")

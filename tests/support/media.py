@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 #: shared/media beside the repository: real talking heads and voices (a fresh clone has none)
@@ -16,3 +18,18 @@ def sample_media(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"sample media not found at {SHARED_MEDIA} (a fresh clone has none)")
     return path.resolve()
+
+
+def read_frames(path: Path, limit: int | None = None) -> list[np.ndarray]:
+    """The first ``limit`` frames (all without one) of a video, BGR, as OpenCV decodes them."""
+    capture = cv2.VideoCapture(str(path))
+    frames: list[np.ndarray] = []
+    try:
+        while limit is None or len(frames) < limit:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(frame)
+    finally:
+        capture.release()
+    return frames
