@@ -24,6 +24,7 @@ from ..errors import HeygemError, JobValidationError, OutboxUnavailableError, St
 from ..logging import get_logger, job_sinks
 from ..media.audio import decode_audio
 from ..settings import Settings
+from ..speech.curve import MouthCurve
 from ..speech.loudness import loudness_curve
 from ..fsutil import fsync_dir, write_atomic
 from .claimed import NAME_NOT_UTF8, Claim, LeaseData
@@ -58,6 +59,9 @@ class AudioReady:
 
     clip: AudioClip
     features: AudioFeatures
+    #: the voice's speech-band loudness, which chooses each output's poster moment (jobs.poster);
+    #: once per audio, not per video: a 10-minute voice takes about a second
+    loudness: MouthCurve
 
 
 @dataclass(frozen=True)
@@ -246,7 +250,7 @@ class JobRunner:
                 entry.features_s = round(time.perf_counter() - started, 3)
                 entry.duration_s = round(clip.duration_s, 3)
                 entry.source = features.source
-                prepared[name] = AudioReady(clip, features)
+                prepared[name] = AudioReady(clip, features, loudness_curve(clip.samples, clip.sample_rate))
                 log.info("audio_prepared", audio=name, duration_s=entry.duration_s,
                          features_s=entry.features_s, source=features.source, details=features.details)
             except HeygemError as exc:
@@ -287,7 +291,7 @@ class JobRunner:
             output=plan.output,
             limits=self.settings.limits,
             spool_dir=self.settings.cache_path / "spool",
-            opening=loudness_curve(audio.clip.samples, audio.clip.sample_rate),
+            opening=audio.loudness,
         )
         return VideoUnit(pair, task, audio.features, out, progress, job=plan.name)
 
