@@ -72,6 +72,14 @@ def mouth_series(marks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gap / face, width / face
 
 
+def gap_iod(marks: np.ndarray) -> np.ndarray:
+    """Inner-lip gap over the outer eye-corner distance (36-45), per frame."""
+    eyes = np.linalg.norm(marks[:, 45] - marks[:, 36], axis=1)
+    gap = np.mean([np.linalg.norm(marks[:, a] - marks[:, b], axis=1) for a, b in ((61, 67), (62, 66), (63, 65))],
+                  axis=0)
+    return gap / eyes
+
+
 def landmarks(frames: np.ndarray, detector: Landmarks68) -> np.ndarray:
     out = np.full((len(frames), 68, 2), np.nan)
     for i, frame in enumerate(frames):
@@ -177,7 +185,10 @@ class Renderer:
         self.tracker = FaceTracker()
         self.cache = FaceTrackCache(workdir / "cache" / "faces")
 
-    def render(self, video: Path, audio: Path, out: Path) -> dict:
+    def render(self, video: Path, audio: Path, out: Path, *, oracle: np.ndarray | None = None,
+               fps: float = 25.0) -> dict:
+        """``oracle``: drive the mouth with these openings (inner-lip gap / eye distance per output
+        frame at ``fps``) instead of the audio's curve: what the renderer makes of perfect shapes."""
         from heygem_daemon.jobs.report import OutputReport
         from heygem_daemon.jobs.video import VideoTask, VideoTools, make_video
         from heygem_daemon.media.audio import decode_audio
@@ -189,8 +200,37 @@ class Renderer:
         task = VideoTask(video_path=video, audio_path=audio, audio_duration_s=clip.duration_s, output_path=out,
                          output=OutputSettings(crf=18), limits=limits, spool_dir=self.workdir / "spool")
         report = OutputReport(video=video.name, audio=audio.name)
-        make_video(task, features, VideoTools(self.engine, self.tracker, self.cache, lambda: None), report)
+        if oracle is not None:
+            self.engine.adapt = _driven_by(self.engine.adapt, oracle, fps)  # instance attribute, removed below
+        try:
+            make_video(task, features, VideoTools(self.engine, self.tracker, self.cache, lambda: None), report)
+        finally:
+            if oracle is not None:
+                del self.engine.adapt
         return {"source": features.source, **report.model_dump(include={"sync", "sync_reason", "exemplar_frames"})}
+
+
+def _driven_by(adapt, gaps: np.ndarray, fps: float):
+    """``engine.adapt`` with the audio's opening replaced by ``gaps`` (the oracle), in the person's units."""
+    from dataclasses import replace
+
+    from heygem_daemon.engines.builtin import CalibratedCurve
+    from heygem_daemon.speech.curve import MouthCurve
+
+    index = np.arange(len(gaps))
+    known = np.isfinite(gaps)
+    filled = np.interp(index, index[known], gaps[known]) if known.any() else np.zeros(len(gaps))
+    neutral = np.zeros(len(gaps), np.float32)
+    curve = MouthCurve(rate_hz=fps, open=np.clip(filled, 0.0, 1.0).astype(np.float32), width=neutral,
+                       round=neutral, source="oracle")
+
+    def driven(features, avatar, *, mouths=None):
+        adapted = adapt(features, avatar, mouths=mouths)
+        chain = adapted.data.exemplars if isinstance(adapted.data, CalibratedCurve) else None
+        # gap range (0, 1): the curve's opening is the inner-lip gap itself
+        return replace(adapted, data=CalibratedCurve(curve, (0.0, 1.0), chain))
+
+    return driven
 
 
 # ----------------------------------------------------------------------------- the run
@@ -221,6 +261,8 @@ class Clip:
     open: np.ndarray
     width: np.ndarray
     audio: np.ndarray
+    #: inner-lip gap / outer eye-corner distance (dlib), the engine's unit: drives --oracle renders
+    gap_iod: np.ndarray
     #: with --texture: how every filmed frame's mouth looks
     looks: Looks | None = None
 
@@ -229,7 +271,7 @@ def load_clip(path: Path, detector: Landmarks68, texture: bool = False) -> Clip:
     frames, fps = read_frames(path)
     marks = landmarks(frames, detector)
     opening, width = mouth_series(marks)
-    return Clip(path, fps, opening, width, read_audio(path), looks(frames, marks) if texture else None)
+    return Clip(path, fps, opening, width, read_audio(path), gap_iod(marks), looks(frames, marks) if texture else None)
 
 
 def texture_figures(clip: Clip, a: tuple[int, int], b: tuple[int, int], n: int,
@@ -247,13 +289,14 @@ def texture_figures(clip: Clip, a: tuple[int, int], b: tuple[int, int], n: int,
 
 
 def score_pair(clip: Clip, a: tuple[int, int], b: tuple[int, int], renderer: Renderer, detector: Landmarks68,
-               workdir: Path) -> tuple[Score, np.ndarray, dict]:
+               workdir: Path, oracle: bool = False) -> tuple[Score, np.ndarray, dict]:
     tag = f"{clip.path.stem}_{a[0]}-{b[0]}"
+    drive = {"oracle": clip.gap_iod[b[0]:b[1]], "fps": clip.fps} if oracle else {}
     driver, voice, out = workdir / f"{tag}_driver.mp4", workdir / f"{tag}_voice.wav", workdir / f"{tag}_out.mp4"
     cut_video(clip.path, a, clip.fps, driver)
     cut_audio(clip.path, b, clip.fps, voice)
     renderer.engine.use_exemplars = True
-    info = renderer.render(driver, voice, out)
+    info = renderer.render(driver, voice, out, **drive)
     rendered, _ = read_frames(out)
     marks = landmarks(rendered, detector)
     r_open, r_width = mouth_series(marks)
@@ -263,7 +306,7 @@ def score_pair(clip: Clip, a: tuple[int, int], b: tuple[int, int], renderer: Ren
         # today's paint in the same run: the same pipeline with the mouth library switched off
         renderer.engine.use_exemplars = False
         painted_path = workdir / f"{tag}_paint.mp4"
-        renderer.render(driver, voice, painted_path)
+        renderer.render(driver, voice, painted_path, **drive)
         renderer.engine.use_exemplars = True
         painted, _ = read_frames(painted_path)
         # the no-op as the daemon would publish it: the driver through the same encoder, engine doing nothing
@@ -444,6 +487,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pauses", type=Path, help="an audio in any language: opening in its pauses vs syllables")
     parser.add_argument("--texture", action="store_true",
                         help="also render with today's paint and score mouth crops: SSIM, PSNR, sharpness, seam")
+    parser.add_argument("--oracle", action="store_true",
+                        help="drive the mouth with the real speaker's measured opening instead of the audio: "
+                             "what the renderer makes of perfect shapes (an upper bound, not lip-sync)")
     args = parser.parse_args(argv)
 
     _quiet_logs()
@@ -465,7 +511,9 @@ def main(argv: list[str] | None = None) -> int:
         clips = [load_clip(path, detector, texture=args.texture) for path in paths]
         loaded = {c.path.name: c for c in clips if c.path.parent == args.media}
         for clip in clips:
-            if loaded.get(clip.path.name) is clip and clip.path.name in DEFAULT_CLIPS and args.speech == "default":
+            if args.oracle:
+                pass  # the audio's curve is not used
+            elif loaded.get(clip.path.name) is clip and clip.path.name in DEFAULT_CLIPS and args.speech == "default":
                 # never score a clip with regressor weights that saw it: refit without it
                 renderer.engine.speech_options["acoustic"] = fit_without(clip, args.media, detector, loaded)
             else:
@@ -473,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
             segs = segments(len(clip.open), clip.fps, args.segment)
             for a, b in [(segs[i], segs[i + 1]) for i in range(0, len(segs), 2)]:
                 for frames_seg, audio_seg in ((a, b), (b, a)):
-                    score, rendered, info = score_pair(clip, frames_seg, audio_seg, renderer, detector, workdir)
+                    score, rendered, info = score_pair(clip, frames_seg, audio_seg, renderer, detector, workdir,
+                                                       oracle=args.oracle)
                     scores.append(score)
                     if args.plot and len(scores) == 1:
                         plot(args.plot, clip, audio_seg, rendered, info["source"])
