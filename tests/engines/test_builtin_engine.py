@@ -154,6 +154,10 @@ def test_the_moved_lower_face_keeps_its_fine_detail(engine, clip, monkeypatch):
     grain = np.random.default_rng(0).normal(0.0, 20.0, frames.shape[:3])[..., None]
     grainy = np.clip(frames + grain, 0, 255).astype(np.uint8)
 
+    def detail(img: np.ndarray, box: tuple[slice, slice]) -> float:
+        grey = cv2.cvtColor(img[box], cv2.COLOR_BGR2GRAY).astype(np.float64)
+        return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
     def kept(out: np.ndarray) -> float:
         ratios = []
         for before, after, face in zip(grainy, out, faces):
@@ -161,12 +165,7 @@ def test_the_moved_lower_face_keeps_its_fine_detail(engine, clip, monkeypatch):
             iod = np.linalg.norm(m[263] - m[33])
             # between the lower lip and the chin, inside the mouth corners: skin that moved down
             box = (slice(int(m[17, 1] + 0.15 * iod), int(m[152, 1])), slice(int(m[61, 0]), int(m[291, 0])))
-
-            def detail(img: np.ndarray) -> float:
-                grey = cv2.cvtColor(img[box], cv2.COLOR_BGR2GRAY).astype(np.float64)
-                return float(cv2.Laplacian(grey, cv2.CV_64F).var())
-
-            ratios.append(detail(after) / detail(before))
+            ratios.append(detail(after, box) / detail(before, box))
         return float(np.mean(ratios))
 
     restored = kept(engine.render(grainy, faces, _constant(0.6), np.arange(len(frames)), 30.0))
