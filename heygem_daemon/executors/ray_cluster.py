@@ -354,7 +354,8 @@ class RayExecutor:
         pool = self._pools.setdefault(engine_name, _Pool(engine_name))
         target = max(1, min(wanted, self._capacity()))
         with pool.lock:
-            pool.actors = [a for a in pool.actors if self._alive(a)]
+            nodes = {self._node_name(n["NodeID"]) for n in self._alive_nodes()}
+            pool.actors = [a for a in pool.actors if self._alive(a, nodes)]
             while len(pool.actors) < target:
                 pool.actors.append(self._new_actor(engine_name))
         return pool
@@ -385,12 +386,12 @@ class RayExecutor:
                  num_cpus=self.config.num_cpus)
         return _Actor(name, handle, handle.describe.remote())
 
-    def _alive(self, actor: _Actor) -> bool:
-        """A resident actor whose node is still in the cluster (a dead node's actors are dropped)."""
+    def _alive(self, actor: _Actor, nodes: set[str]) -> bool:
+        """A resident actor whose node is among ``nodes``, the cluster's live ones (a dead node's
+        actors are dropped)."""
         if not actor.node:
             return True  # still starting
-        alive = {self._node_name(n["NodeID"]) for n in self._alive_nodes()}
-        if actor.node in alive:
+        if actor.node in nodes:
             return True
         self.ray.kill(actor.handle, no_restart=True)
         return False
