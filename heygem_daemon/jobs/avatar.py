@@ -76,12 +76,18 @@ def _analyse(video_path: Path, plan: _Plan, tools: VideoTools,
     count = min(max(plan.info.frame_count, 1), int(WINDOW_S * fps))
     track = _track(video_path, plan, tools, count)
     tools.check_stop()
+    if plan.info.frame_count <= count and len(track) > 0:
+        # the window was the whole video: the render pass takes this track from the cache
+        tools.track_cache.put(plan.digest, tools.tracker.name, track)
+    elif plan.n_out < plan.info.frame_count and plan.n_out <= len(track):
+        # a trimmed output uses only the frames already tracked here
+        tools.track_cache.put(f"{plan.digest}-first{plan.n_out}", tools.tracker.name, track.first(plan.n_out))
     width, height = plan.size
     gaps = np.array([_gap(track, i, width, height) for i in range(len(track))])
     # the library's decode (an ffmpeg process) overlaps the speech analysis of the video's own sound
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mouth-library") as pool:
         building = pool.submit(build_mouths, video_path, plan, tools, track, gaps)
-        profile = _calibrate(video_path, plan, tools, limits, track, gaps)
+        profile = _calibrate(video_path, plan, tools, limits, gaps)
         try:
             mouths: MouthLibrary | None = building.result()
         except HeygemError as exc:  # the painted mouth interior still works without it
@@ -90,16 +96,10 @@ def _analyse(video_path: Path, plan: _Plan, tools: VideoTools,
     return profile, mouths
 
 
-def _calibrate(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSettings, track: FaceTrack,
+def _calibrate(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSettings,
                gaps: NDArray[np.float64]) -> AvatarProfile:
+    """The person's opening range and sync figure, from the tracked ``gaps`` and the video's own sound."""
     fps = plan.info.fps
-    count = min(max(plan.info.frame_count, 1), int(WINDOW_S * fps))
-    if plan.info.frame_count <= count and len(track) > 0:
-        # the window was the whole video: the render pass takes this track from the cache
-        tools.track_cache.put(plan.digest, tools.tracker.name, track)
-    elif plan.n_out < plan.info.frame_count and plan.n_out <= len(track):
-        # a trimmed output uses only the frames already tracked here
-        tools.track_cache.put(f"{plan.digest}-first{plan.n_out}", tools.tracker.name, track.first(plan.n_out))
     if not plan.has_audio:
         return profile_without_speech(gaps, "the video has no sound track")
     own = decode_audio(video_path, limits, digest=f"{plan.digest}-own", max_seconds=len(gaps) / fps)
