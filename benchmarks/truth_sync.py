@@ -66,18 +66,19 @@ TARGETS = {"r": 0.5, "over_loud": 0.15, "over_noop": 0.3}
 def mouth_series(marks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Opening and width per frame from (N, 68, 2) landmarks (NaN rows where no face)."""
     face = np.linalg.norm(marks[:, 16] - marks[:, 0], axis=1)
-    gap = np.mean([np.linalg.norm(marks[:, a] - marks[:, b], axis=1) for a, b in ((61, 67), (62, 66), (63, 65))],
-                  axis=0)
     width = np.linalg.norm(marks[:, 54] - marks[:, 48], axis=1)
-    return gap / face, width / face
+    return inner_gap(marks) / face, width / face
+
+
+def inner_gap(marks: np.ndarray) -> np.ndarray:
+    """Inner-lip gap in pixels: the mean of dlib's three vertical inner-lip pairs."""
+    return np.mean([np.linalg.norm(marks[:, a] - marks[:, b], axis=1) for a, b in ((61, 67), (62, 66), (63, 65))],
+                   axis=0)
 
 
 def gap_iod(marks: np.ndarray) -> np.ndarray:
     """Inner-lip gap over the outer eye-corner distance (36-45), per frame."""
-    eyes = np.linalg.norm(marks[:, 45] - marks[:, 36], axis=1)
-    gap = np.mean([np.linalg.norm(marks[:, a] - marks[:, b], axis=1) for a, b in ((61, 67), (62, 66), (63, 65))],
-                  axis=0)
-    return gap / eyes
+    return inner_gap(marks) / np.linalg.norm(marks[:, 45] - marks[:, 36], axis=1)
 
 
 def landmarks(frames: np.ndarray, detector: Landmarks68) -> np.ndarray:
