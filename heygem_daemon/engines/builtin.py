@@ -151,6 +151,7 @@ class BuiltinEngine:
             raise EngineError("The built-in engine got audio features from another engine.")
         shape = curve.at(np.asarray(frame_indices, dtype=np.float64) / float(fps))
         plans = []
+        lips = chain.placement if chain is not None else None
         for b, face in enumerate(faces):
             if face is None or face.landmarks is None or len(face.landmarks) < _MESH_POINTS:
                 continue
@@ -158,7 +159,7 @@ class BuiltinEngine:
             if not np.isfinite(marks).all():
                 continue
             plans.append((b, plan_warp(marks, frames[b], shape.open[b], shape.width[b], shape.round[b],
-                                           gap_range)))
+                                           gap_range, lips)))
         out = warp_batch(frames, plans, self._device)
         if chain is not None:
             pasted = sum(paste_exemplars(out[b], plan, chain) for b, plan in plans)

@@ -14,9 +14,12 @@ mouth interior are replaced by entries of the avatar's mouth library
   texture changes only where the opening does;
 * **alignment**: every column of the exemplar's lips is mapped
   piecewise-linearly onto the output's lip contours (the knots the warp moved
-  them to): upper outer, upper inner, lower inner, lower outer edge.  The
-  upper lip stays where the frame's is, the lower lip lands where the warp put
-  it, the corners where the (widened or rounded) mouth has them;
+  them to): upper outer, upper inner, lower inner, lower outer edge.  Opening,
+  the upper lip stays where the frame's is and the lower lip lands where the
+  warp put it; closing, the warp has already put all four contours where the
+  exemplars have them (:meth:`ExemplarChain.placement`), so a smile's raised
+  upper lip comes down to where this person's closed lips meet.  The corners
+  land where the (widened or rounded) mouth has them;
 * **colour**: a per-channel gain from the feathered ring around the lips (skin
   in both images) matches the exemplar to the current frame's light;
 * **blend**: a mask feathered over 0.05 eye distances around the outer lips;
@@ -89,6 +92,29 @@ class ExemplarChain:
         t = t * t * (3 - 2 * t)
         picks = [(int(self.entries[k]), 1.0 - t), (int(self.entries[k + 1]), t)]
         return [(e, w) for e, w in picks if w > 1e-3]
+
+    def placement(self, gap: float, filmed: float) -> tuple[np.ndarray, float] | None:
+        """Where this person's lips lie at opening ``gap`` (``builtin_geometry.LipPlacement``), used
+        as fully as the exemplar will be pasted.
+
+        The contours of the two levels around ``gap`` are interpolated linearly (not cross-faded
+        like the texture) and the lower lip is then moved by what remains to the exact target gap,
+        so the rendered opening follows the target continuously, not in the levels' steps.
+        """
+        weight = _strength(abs(gap - filmed))
+        if weight <= 0.0 or not self.covers(gap):
+            return None
+        knots = self.library.knots[self.entries].astype(np.float64)
+        k = int(np.clip(np.searchsorted(self.gaps, gap) - 1, 0, max(len(self.gaps) - 2, 0)))
+        if len(self.gaps) == 1:
+            contours = knots[0].copy()
+        else:
+            t = float(np.clip((gap - self.gaps[k]) / max(self.gaps[k + 1] - self.gaps[k], 1e-9), 0.0, 1.0))
+            contours = (1.0 - t) * knots[k] + t * knots[k + 1]
+        columns = column_positions()
+        middle = float(np.interp(0.0, columns, contours[2]) - np.interp(0.0, columns, contours[1]))
+        contours[2:] += (gap - middle) * _taper(columns)[None]
+        return contours, weight
 
 
 def exemplar_chain(library: MouthLibrary) -> ExemplarChain | None:
@@ -194,6 +220,12 @@ def paste_exemplars(frame: np.ndarray, plan: WarpPlan, chain: ExemplarChain) -> 
     blended = here.astype(np.float32) + mask[..., None] * (sample - here)
     frame[y0:y1, x0:x1] = np.where(mask[..., None] > 0, np.clip(blended + 0.5, 0, 255), here).astype(np.uint8)
     return True
+
+
+def _taper(columns: np.ndarray) -> np.ndarray:
+    """1 across the middle of the mouth, 0 from the corners out (columns in half mouth-widths)."""
+    t = np.clip((np.abs(columns) - 0.45) / (1.0 - 0.45), 0.0, 1.0)
+    return 0.5 * (1.0 + np.cos(np.pi * t))
 
 
 def _strength(change: float) -> float:

@@ -5,7 +5,9 @@ The lower face is described in a face-aligned frame: ``u`` along the eye line
 seven knots lie along ``v``: nose base, upper-lip outer and inner edges,
 lower-lip inner and outer edges, chin, and a point below the chin.  Each knot
 gets a vertical displacement (the lower lip and jaw follow the target opening,
-the upper lip barely moves, the nose base and below-chin knots stay put), and
+the upper lip barely moves, the nose base and below-chin knots stay put; a
+closing mouth with a mouth library gets the four lip contours of the person's
+own filmed mouths at that opening, and the chin follows the lower lip), and
 the renderer maps every pixel piecewise-linearly between the knots.  A
 piecewise map can close a mouth exactly (two knots meet), which a smooth
 thin-plate spline cannot.
@@ -16,6 +18,7 @@ Indices are MediaPipe face-mesh landmarks (478 points with refinement, faces/fac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -51,6 +54,17 @@ SIDE_REACH = 2.3
 #: columns sampled across the lower face for the knot tables
 COLUMNS = 64
 KNOTS = 7
+#: a placed lip contour is used fully up to this many half mouth-widths from the centre, not beyond this
+PLACE_FULL, PLACE_END = 0.9, 1.6
+
+
+class LipPlacement(Protocol):
+    """Where this person's own lips lie at an opening, learned from their filmed mouths."""
+
+    def __call__(self, target_gap: float, filmed_gap: float) -> tuple[np.ndarray, float] | None:
+        """For a target and the filmed inner-lip gap (eye distances): the (4, COLUMNS) upper outer,
+        upper inner, lower inner and lower outer lip v (eye distances from the mouth centre, at the
+        knot columns), and how much of it to use (0..1); None: nothing known for that opening."""
 
 
 @dataclass(frozen=True)
@@ -94,12 +108,16 @@ def plan_warp(
     width: float,
     rounding: float,
     gap_range: tuple[float, float] | None = None,
+    lips: LipPlacement | None = None,
 ) -> WarpPlan:
     """The warp that gives this face the target opening (0..1), width (-1..1), rounding (0..1).
 
     ``gap_range`` is the person's own (rest, open) inner-lip gap over eye distance
     from the avatar calibration; opening 0 maps to rest, 1 to open.  Without it
-    the generic range (0, ``MAX_GAP_IOD``) is used.
+    the generic range (0, ``MAX_GAP_IOD``) is used.  Opening, the lower lip and
+    jaw move and the upper lip a little; closing, ``lips`` (the avatar's own
+    mouths, when given) puts all four lip contours where this person's lips lie
+    at the target opening.
     """
     axis_u, axis_v, iod = _axes(landmarks)
     origin = (landmarks[MOUTH_CORNERS[0]] + landmarks[MOUTH_CORNERS[1]]) / 2.0
@@ -114,7 +132,11 @@ def plan_warp(
     rest, opened = gap_range if gap_range is not None else (0.0, MAX_GAP_IOD)
     target_gap = rest + float(np.clip(target_open, 0.0, 1.0)) * (opened - rest)
     delta = target_gap * iod - max(gap_now, 0.0)
-    out = _output_knots(src, columns, half, delta, iod)
+    # Only a closing mouth is placed: closed lips meet where this person's meet (a smile's raised
+    # upper lip comes down), while placing opened lips too made the opening harder to read
+    # (r with the real speaker 0.31 -> 0.27, docs/mouth-library.md)
+    placed = lips(target_gap, max(gap_now, 0.0) / iod) if lips is not None and delta < 0 else None
+    out = _output_knots(src, columns, half, delta, iod, placed)
     scale = _horizontal_scale(columns, half, width, rounding)
     cavity = _cavity_amount(src, out, columns, half)
     crop = _crop_box(origin, axis_u, axis_v, (u_lo, u_hi), src, out, frame.shape)
@@ -189,22 +211,21 @@ def _falloff(columns: np.ndarray, inner: float, outer: float) -> np.ndarray:
     return 0.5 * (1.0 + np.cos(np.pi * t))
 
 
-def _output_knots(src: np.ndarray, columns: np.ndarray, half: float, delta: float, iod: float) -> np.ndarray:
-    """Displace the knots: lower lip by ``delta``, chin most of it, upper lip a little."""
+def _output_knots(src: np.ndarray, columns: np.ndarray, half: float, delta: float, iod: float,
+                  placed: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+    """Displace the knots: the lips by ``delta`` (lower lip) or to where ``placed`` puts them, the chin
+    most of the lower lip's move, the nose base and below-chin knots not at all."""
     lips = _falloff(columns, 0.45 * half, 1.6 * half)
-    jaw = _falloff(columns, 1.0 * half, 2.2 * half)
-    shift = np.stack(
-        [
-            np.zeros_like(columns),
-            UPPER_OUTER_SHARE * delta * lips,
-            UPPER_INNER_SHARE * delta * lips,
-            delta * lips,
-            delta * lips,
-            CHIN_SHARE * delta * jaw,
-            np.zeros_like(columns),
-        ]
-    )
-    out = src + shift
+    lip_shift = np.stack([UPPER_OUTER_SHARE * delta * lips, UPPER_INNER_SHARE * delta * lips,
+                          delta * lips, delta * lips])
+    if placed is not None:
+        # moving the lower lip alone up to a smile's raised upper lip closed the mouth too high
+        contours, weight = placed
+        to_place = (contours * iod - src[1:5]) * _falloff(columns, PLACE_FULL * half, PLACE_END * half)
+        lip_shift = (1.0 - weight) * lip_shift + weight * to_place
+    lower = float(np.interp(0.0, columns, lip_shift[3]))
+    zero = np.zeros_like(columns)
+    out = src + np.vstack([zero, lip_shift, CHIN_SHARE * lower * _falloff(columns, 1.0 * half, 2.2 * half), zero])
     # Closing stops where the lips meet, leaving a seam of CLOSED_SEAM_IOD (or the
     # filmed gap, if narrower): the map then stays continuous and the seam is
     # painted, so filmed teeth never show as a squeezed line.

@@ -12,7 +12,8 @@ import pytest
 from heygem_daemon.engines.base import AudioFeatures, EngineConfig
 from heygem_daemon.engines.builtin import BuiltinEngine
 from heygem_daemon.engines.builtin_exemplar import exemplar_chain
-from heygem_daemon.engines.builtin_geometry import NOSE_BASE
+from heygem_daemon.engines.builtin_geometry import (CHIN_SHARE, CLOSED_SEAM_IOD, COLUMNS, NOSE_BASE, plan_warp,
+                                                   source_gap)
 from heygem_daemon.engines.builtin_library import MouthLibrary, column_positions
 from heygem_daemon.faces.cache import FaceTrackCache
 from heygem_daemon.faces.tracker import FaceTracker
@@ -126,6 +127,72 @@ def test_exemplar_choice_moves_smoothly_with_the_opening(library):
     steps = [np.abs(mix(b) - mix(a)).sum() for a, b in zip(sweep, sweep[1:])]
     assert max(steps) <= 0.6
     assert all(abs(sum(w for _, w in chain.pick(float(g))) - 1.0) < 2e-3 for g in sweep)
+
+
+def _centre(knots: np.ndarray) -> np.ndarray:
+    """Knot values at the mouth centre (between the two middle columns)."""
+    return knots[..., COLUMNS // 2 - 1:COLUMNS // 2 + 1].mean(axis=-1)
+
+
+def test_a_closing_mouth_closes_where_the_persons_own_lips_meet(library, clip):
+    """Closing far from the filmed opening, all four lip contours go where this person's filmed
+    mouths at the target opening have them, relative to the lip corners -- the upper lip too, not
+    only the lower lip and jaw -- and the chin follows the lower lip."""
+    chain = exemplar_chain(library)
+    frames, faces = clip
+    filmed = [source_gap(face.landmarks) for face in faces]
+    b = int(np.argmax(filmed))
+    target = float(chain.gaps[0])
+    assert filmed[b] - target > 0.03
+    contours, weight = chain.placement(target, filmed[b])
+    assert weight == 1.0
+    plan = plan_warp(faces[b].landmarks, frames[b], target, 0.0, 0.0, (0.0, 1.0), chain.placement)
+    placed, theirs = _centre(plan.out_knots[1:5]) / plan.iod, _centre(contours)
+    # the lips never close past the painted seam between them (the warp stays invertible)
+    theirs[2] = max(theirs[2], theirs[1] + CLOSED_SEAM_IOD)
+    assert np.allclose(placed, theirs, atol=0.5 / plan.iod)
+    generic = plan_warp(faces[b].landmarks, frames[b], target, 0.0, 0.0, (0.0, 1.0))
+    assert abs(_centre(plan.out_knots[1]) - _centre(generic.out_knots[1])) > 1.0  # px: the upper lip was placed
+    lower_moved = _centre(plan.out_knots[4] - plan.src_knots[4])
+    assert _centre(plan.out_knots[5] - plan.src_knots[5]) == pytest.approx(CHIN_SHARE * lower_moved, abs=0.5)
+
+
+def test_a_closing_mouth_follows_the_target_opening_without_steps(library, clip):
+    """Between two of the library's levels the lips are interpolated, not switched: a target sweeping
+    down over the library's openings gets exactly that inner-lip gap, in every frame."""
+    chain = exemplar_chain(library)
+    frames, faces = clip
+    filmed = [source_gap(face.landmarks) for face in faces]
+    b = int(np.argmax(filmed))
+    sweep = np.linspace(max(chain.gaps[0], CLOSED_SEAM_IOD), filmed[b] - 0.02, 60)
+    gaps = []
+    for target in sweep:
+        plan = plan_warp(faces[b].landmarks, frames[b], float(target), 0.0, 0.0, (0.0, 1.0), chain.placement)
+        gaps.append(float(_centre(plan.out_knots[3] - plan.out_knots[2])) / plan.iod)
+    assert np.allclose(gaps, sweep, atol=2e-3)
+
+
+def test_an_opening_mouth_keeps_the_generic_move(library, clip):
+    """Opening, the lower lip and jaw move as without a library (placing opened lips made the
+    rendered opening harder to read against the real speaker)."""
+    chain = exemplar_chain(library)
+    frames, faces = clip
+    filmed = [source_gap(face.landmarks) for face in faces]
+    b = int(np.argmin(filmed))
+    target = float(chain.gaps[-1])
+    placed = plan_warp(faces[b].landmarks, frames[b], target, 0.0, 0.0, (0.0, 1.0), chain.placement)
+    generic = plan_warp(faces[b].landmarks, frames[b], target, 0.0, 0.0, (0.0, 1.0))
+    assert np.array_equal(placed.out_knots, generic.out_knots)
+
+
+def test_a_target_at_the_filmed_opening_keeps_the_filmed_lips(library, clip):
+    """Where the audio asks for the opening the person already has, nothing moves."""
+    chain = exemplar_chain(library)
+    frames, faces = clip
+    for frame, face in zip(frames, faces):
+        gap = source_gap(face.landmarks)
+        plan = plan_warp(face.landmarks, frame, gap, 0.0, 0.0, (0.0, 1.0), chain.placement)
+        assert np.allclose(plan.out_knots, plan.src_knots, atol=1e-3)
 
 
 def test_everything_above_the_nose_is_byte_identical_with_exemplars(engine, library, clip):
