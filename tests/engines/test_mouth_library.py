@@ -195,11 +195,13 @@ def test_a_target_at_the_filmed_opening_keeps_the_filmed_lips(library, clip):
         assert np.allclose(plan.out_knots, plan.src_knots, atol=1e-3)
 
 
-def test_everything_above_the_nose_is_byte_identical_with_exemplars(engine, library, clip):
-    """With the library on and a wide-open target, frames get exemplars, and nothing at or above
-    the nose base changes."""
+@pytest.mark.parametrize("opening", [1.0, 0.0], ids=["wide open", "closed"])
+def test_everything_above_the_nose_is_byte_identical_with_exemplars(engine, library, clip, opening):
+    """With the library on and a wide-open target (exemplars pasted) or a closed one (the upper lip
+    placed where the person's closed lips meet, the lip nearest the nose), nothing at or above the
+    nose base changes."""
     frames, faces = clip
-    features = engine.adapt(_constant(1.0), _PROFILE, mouths=library)
+    features = engine.adapt(_constant(opening), _PROFILE, mouths=library)
     out = engine.render(frames, faces, features, np.arange(len(frames)), 30.0)
     assert features.details["exemplar_frames"] > 0
     for frame, result, face in zip(frames, out, faces):
