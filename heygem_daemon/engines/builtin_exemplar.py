@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .builtin_geometry import COLUMNS, WarpPlan
+from .builtin_geometry import COLUMNS, WarpPlan, falloff
 from .builtin_library import MouthLibrary, column_positions
 
 #: opening levels in a chain (at most), candidates tried per level
@@ -113,7 +113,8 @@ class ExemplarChain:
             contours = (1.0 - t) * knots[k] + t * knots[k + 1]
         columns = column_positions()
         middle = float(np.interp(0.0, columns, contours[2]) - np.interp(0.0, columns, contours[1]))
-        contours[2:] += (gap - middle) * _taper(columns)[None]
+        # the lower lip moves, fully across the middle of the mouth, not at the corners (half widths)
+        contours[2:] += (gap - middle) * falloff(columns, 0.45, 1.0)[None]
         return contours, weight
 
 
@@ -220,12 +221,6 @@ def paste_exemplars(frame: np.ndarray, plan: WarpPlan, chain: ExemplarChain) -> 
     blended = here.astype(np.float32) + mask[..., None] * (sample - here)
     frame[y0:y1, x0:x1] = np.where(mask[..., None] > 0, np.clip(blended + 0.5, 0, 255), here).astype(np.uint8)
     return True
-
-
-def _taper(columns: np.ndarray) -> np.ndarray:
-    """1 across the middle of the mouth, 0 from the corners out (columns in half mouth-widths)."""
-    t = np.clip((np.abs(columns) - 0.45) / (1.0 - 0.45), 0.0, 1.0)
-    return 0.5 * (1.0 + np.cos(np.pi * t))
 
 
 def _strength(change: float) -> float:

@@ -205,7 +205,7 @@ def _increasing(knots: np.ndarray, step: float) -> np.ndarray:
     return out
 
 
-def _falloff(columns: np.ndarray, inner: float, outer: float) -> np.ndarray:
+def falloff(columns: np.ndarray, inner: float, outer: float) -> np.ndarray:
     """1 inside ``inner``, cosine down to 0 at ``outer`` (|u| in pixels)."""
     t = np.clip((np.abs(columns) - inner) / max(outer - inner, 1e-6), 0.0, 1.0)
     return 0.5 * (1.0 + np.cos(np.pi * t))
@@ -215,17 +215,17 @@ def _output_knots(src: np.ndarray, columns: np.ndarray, half: float, delta: floa
                   placed: tuple[np.ndarray, float] | None = None) -> np.ndarray:
     """Displace the knots: the lips by ``delta`` (lower lip) or to where ``placed`` puts them, the chin
     most of the lower lip's move, the nose base and below-chin knots not at all."""
-    lips = _falloff(columns, 0.45 * half, 1.6 * half)
+    lips = falloff(columns, 0.45 * half, 1.6 * half)
     lip_shift = np.stack([UPPER_OUTER_SHARE * delta * lips, UPPER_INNER_SHARE * delta * lips,
                           delta * lips, delta * lips])
     if placed is not None:
         # moving the lower lip alone up to a smile's raised upper lip closed the mouth too high
         contours, weight = placed
-        to_place = (contours * iod - src[1:5]) * _falloff(columns, PLACE_FULL * half, PLACE_END * half)
+        to_place = (contours * iod - src[1:5]) * falloff(columns, PLACE_FULL * half, PLACE_END * half)
         lip_shift = (1.0 - weight) * lip_shift + weight * to_place
     lower = float(np.interp(0.0, columns, lip_shift[3]))
     zero = np.zeros_like(columns)
-    out = src + np.vstack([zero, lip_shift, CHIN_SHARE * lower * _falloff(columns, 1.0 * half, 2.2 * half), zero])
+    out = src + np.vstack([zero, lip_shift, CHIN_SHARE * lower * falloff(columns, 1.0 * half, 2.2 * half), zero])
     # Closing stops where the lips meet, leaving a seam of CLOSED_SEAM_IOD (or the
     # filmed gap, if narrower): the map then stays continuous and the seam is
     # painted, so filmed teeth never show as a squeezed line.
@@ -236,7 +236,7 @@ def _output_knots(src: np.ndarray, columns: np.ndarray, half: float, delta: floa
 
 def _horizontal_scale(columns: np.ndarray, half: float, width: float, rounding: float) -> np.ndarray:
     gain = WIDTH_GAIN * float(np.clip(width, -1, 1)) - ROUND_GAIN * float(np.clip(rounding, 0, 1))
-    return 1.0 + gain * _falloff(columns, 1.0 * half, 2.0 * half)
+    return 1.0 + gain * falloff(columns, 1.0 * half, 2.0 * half)
 
 
 def _cavity_amount(src: np.ndarray, out: np.ndarray, columns: np.ndarray, half: float) -> np.ndarray:
@@ -246,7 +246,7 @@ def _cavity_amount(src: np.ndarray, out: np.ndarray, columns: np.ndarray, half: 
     gap_out = out[3] - out[2]
     change = np.abs(gap_out - gap_src) / np.maximum(np.maximum(gap_out, gap_src), 1.0)
     amount = np.clip(change * 2.0, 0.0, 1.0)
-    return amount * _falloff(columns, 0.85 * half, 1.15 * half)
+    return amount * falloff(columns, 0.85 * half, 1.15 * half)
 
 
 def _crop_box(origin, axis_u, axis_v, u_range, src, out, shape) -> tuple[int, int, int, int]:
