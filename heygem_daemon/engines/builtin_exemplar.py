@@ -79,6 +79,11 @@ class ExemplarChain:
     def covers(self, gap: float) -> bool:
         return bool(self.gaps[0] - COVER_TOLERANCE <= gap <= self.gaps[-1] + COVER_TOLERANCE)
 
+    def strength(self, gap: float, filmed: float) -> float:
+        """How much of the exemplars a frame with target opening ``gap`` gets (0: it keeps its filmed
+        mouth, or the library has no close shape): the paste and the lip placement both use it."""
+        return _strength(abs(gap - filmed)) if self.covers(gap) else 0.0
+
     def pick(self, gap: float) -> list[tuple[int, float]]:
         """(library index, weight) of the one or two exemplars for a target opening."""
         if len(self.gaps) == 1 or gap <= self.gaps[0]:
@@ -101,8 +106,8 @@ class ExemplarChain:
         like the texture) and the lower lip is then moved by what remains to the exact target gap,
         so the rendered opening follows the target continuously, not in the levels' steps.
         """
-        weight = _strength(abs(gap - filmed))
-        if weight <= 0.0 or not self.covers(gap):
+        weight = self.strength(gap, filmed)
+        if weight <= 0.0:
             return None
         knots = self.library.knots[self.entries].astype(np.float64)
         k = int(np.clip(np.searchsorted(self.gaps, gap) - 1, 0, max(len(self.gaps) - 2, 0)))
@@ -199,8 +204,8 @@ def paste_exemplars(frame: np.ndarray, plan: WarpPlan, chain: ExemplarChain) -> 
     """Replace the lips and mouth interior of a warped ``frame`` (in place); False: no close shape,
     or the filmed mouth already has the target opening (it is kept: it is the real one)."""
     gap, filmed = target_gap(plan)
-    strength = _strength(abs(gap - filmed))
-    if strength <= 0.0 or not chain.covers(gap):
+    strength = chain.strength(gap, filmed)
+    if strength <= 0.0:
         return False
     region = _Region.of(plan, frame.shape)
     if region is None:
