@@ -24,8 +24,10 @@ import numpy as np
 
 from .curve import MouthCurve
 
-#: less voiced sound than this in the footage: "the video has no speech"
+#: less voiced sound than this in the footage: no calibration (the generic opening range)
 MIN_SPEECH_S = 2.0
+#: ... and below this there is nothing to speak of: "the video has no speech"
+NO_SPEECH_S = 0.5
 #: fewer held-out frames with a face than this: no sync figure
 MIN_HELD_OUT_FRAMES = 25
 HELD_OUT_SHARE = 1.0 / 3.0
@@ -39,7 +41,8 @@ _REST_Q, _OPEN_Q = 25, 95
 #: the calibrated span is widened a little: at a news presenter's small openings
 #: (a few pixels) encoding and measuring noise would otherwise swamp the motion
 SPAN_GAIN = 1.5
-VERSION = 1
+#: 2: a short clip's sync reason says how much speech it has (cached profiles say "no speech")
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,10 @@ def analyse(own_curve: MouthCurve, gaps: np.ndarray, fps: float) -> AvatarProfil
     """
     voiced_s = float(own_curve.voiced.sum()) / own_curve.rate_hz if len(own_curve.voiced) else 0.0
     if voiced_s < MIN_SPEECH_S:
-        return profile_without_speech(gaps, "the video has no speech")
+        # a short clip of someone talking is not a silent one: the report says which it is
+        reason = "the video has no speech" if voiced_s < NO_SPEECH_S else (
+            f"too little speech to learn this person's mouth from ({voiced_s:.1f} s heard, {MIN_SPEECH_S:g} s needed)")
+        return profile_without_speech(gaps, reason)
     predicted = own_curve.at(np.arange(len(gaps)) / fps).open.astype(np.float64)
     cut = int(round(len(gaps) * (1.0 - HELD_OUT_SHARE)))
     rest, opened = _range(predicted[:cut], gaps[:cut])

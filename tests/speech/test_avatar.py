@@ -80,6 +80,17 @@ def test_no_speech_gives_no_figure_and_says_why():
     assert profile.rest_gap == 0.015 and profile.open_gap is None
 
 
+def test_a_short_clip_of_someone_talking_is_not_called_silent():
+    """About a second of speech is too little to calibrate on, and the reason says so, with the seconds heard."""
+    curve = speech_curve(2.5)
+    assert 0.5 < curve.voiced.sum() / RATE_HZ < 2.0
+    profile = analyse(curve, real_gaps(curve, 0.02, 0.08), FPS)
+    assert profile.sync is None and profile.open_gap is None
+    assert profile.sync_reason is not None
+    assert profile.sync_reason.startswith("too little speech to learn this person's mouth from (")
+    assert "2 s needed" in profile.sync_reason and "no speech" not in profile.sync_reason
+
+
 def test_no_face_in_the_calibration_part_gives_no_figure():
     """Frames without a face (NaN) are skipped; with none at all the reason is given."""
     curve = speech_curve(12.0)
