@@ -525,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
                     score, rendered, info = score_pair(clip, frames_seg, audio_seg, renderer, detector, workdir,
                                                        oracle=args.oracle)
                     scores.append(score)
+                    # the avatar's self-check, as report.json has it: a short driver may get no calibration
+                    sync = info.get("sync")
+                    print(f"{score.clip} frames {score.frames_from}, audio {score.audio_from}: avatar sync "
+                          + (f"r {sync['r_truth']:.2f}" if sync else f"none ({info.get('sync_reason')})"), flush=True)
                     if args.plot and len(scores) == 1:
                         plot(args.plot, clip, audio_seg, rendered, info["source"])
     mean = print_table(scores)
