@@ -76,11 +76,6 @@ def inner_gap(marks: np.ndarray) -> np.ndarray:
                    axis=0)
 
 
-def gap_iod(marks: np.ndarray) -> np.ndarray:
-    """Inner-lip gap over the outer eye-corner distance (36-45), per frame."""
-    return inner_gap(marks) / np.linalg.norm(marks[:, 45] - marks[:, 36], axis=1)
-
-
 def landmarks(frames: np.ndarray, detector: Landmarks68) -> np.ndarray:
     out = np.full((len(frames), 68, 2), np.nan)
     for i, frame in enumerate(frames):
@@ -186,6 +181,23 @@ class Renderer:
         self.tracker = FaceTracker()
         self.cache = FaceTrackCache(workdir / "cache" / "faces")
 
+    def tracked_gaps(self, clip: Path, seg: tuple[int, int]) -> np.ndarray:
+        """The real speaker's opening in frames ``seg`` of ``clip``, measured as the warp measures the
+        filmed one (the engine's tracker, inner-lip gap / eye distance; NaN: no face).
+
+        dlib reads the same mouth differently (a gap the tracker sees as 0.02 eye distances is closed
+        to dlib), so an oracle in dlib's unit would move mouths the real speaker did not move.
+        """
+        from heygem_daemon.engines.builtin_geometry import source_gap
+
+        frames, _ = read_frames(clip)
+        part = frames[seg[0]:seg[1]]
+        height, width = part.shape[1:3]
+        track = self.tracker.track(iter(part))
+        faces = (track.face(i, width, height) for i in range(len(track)))
+        return np.array([source_gap(np.asarray(f.landmarks, dtype=np.float64))
+                         if f is not None and f.landmarks is not None else np.nan for f in faces])
+
     def render(self, video: Path, audio: Path, out: Path, *, oracle: np.ndarray | None = None,
                fps: float = 25.0) -> dict:
         """``oracle``: drive the mouth with these openings (inner-lip gap / eye distance per output
@@ -262,8 +274,6 @@ class Clip:
     open: np.ndarray
     width: np.ndarray
     audio: np.ndarray
-    #: inner-lip gap / outer eye-corner distance (dlib), the engine's unit: drives --oracle renders
-    gap_iod: np.ndarray
     #: with --texture: how every filmed frame's mouth looks
     looks: Looks | None = None
 
@@ -272,7 +282,7 @@ def load_clip(path: Path, detector: Landmarks68, texture: bool = False) -> Clip:
     frames, fps = read_frames(path)
     marks = landmarks(frames, detector)
     opening, width = mouth_series(marks)
-    return Clip(path, fps, opening, width, read_audio(path), gap_iod(marks), looks(frames, marks) if texture else None)
+    return Clip(path, fps, opening, width, read_audio(path), looks(frames, marks) if texture else None)
 
 
 def texture_figures(clip: Clip, a: tuple[int, int], b: tuple[int, int], n: int,
@@ -292,7 +302,7 @@ def texture_figures(clip: Clip, a: tuple[int, int], b: tuple[int, int], n: int,
 def score_pair(clip: Clip, a: tuple[int, int], b: tuple[int, int], renderer: Renderer, detector: Landmarks68,
                workdir: Path, oracle: bool = False) -> tuple[Score, np.ndarray, dict]:
     tag = f"{clip.path.stem}_{a[0]}-{b[0]}"
-    drive = {"oracle": clip.gap_iod[b[0]:b[1]], "fps": clip.fps} if oracle else {}
+    drive = {"oracle": renderer.tracked_gaps(clip.path, b), "fps": clip.fps} if oracle else {}
     driver, voice, out = workdir / f"{tag}_driver.mp4", workdir / f"{tag}_voice.wav", workdir / f"{tag}_out.mp4"
     cut_video(clip.path, a, clip.fps, driver)
     cut_audio(clip.path, b, clip.fps, voice)
