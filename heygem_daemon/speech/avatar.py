@@ -41,7 +41,7 @@ _REST_Q, _OPEN_Q = 25, 95
 #: the calibrated span is widened a little: at a news presenter's small openings
 #: (a few pixels) encoding and measuring noise would otherwise swamp the motion
 SPAN_GAIN = 1.5
-#: 2: a short clip's sync reason says how much speech it has (cached profiles say "no speech")
+#: 2: a short clip's sync reason says how much speech it has (version 1 called it "no speech")
 VERSION = 2
 
 
