@@ -54,6 +54,8 @@ SIDE_REACH = 2.3
 #: columns sampled across the lower face for the knot tables
 COLUMNS = 64
 KNOTS = 7
+#: the lips' move is full up to this many half mouth-widths from the centre, none beyond LIP_END
+LIP_FULL, LIP_END = 0.45, 1.6
 #: a placed lip contour is used fully up to this many half mouth-widths from the centre, not beyond this
 PLACE_FULL, PLACE_END = 0.9, 1.6
 
@@ -215,7 +217,7 @@ def _output_knots(src: np.ndarray, columns: np.ndarray, half: float, delta: floa
                   placed: tuple[np.ndarray, float] | None = None) -> np.ndarray:
     """Displace the knots: the lips by ``delta`` (lower lip) or to where ``placed`` puts them, the chin
     most of the lower lip's move, the nose base and below-chin knots not at all."""
-    lips = falloff(columns, 0.45 * half, 1.6 * half)
+    lips = falloff(columns, LIP_FULL * half, LIP_END * half)
     lip_shift = np.stack([UPPER_OUTER_SHARE * delta * lips, UPPER_INNER_SHARE * delta * lips,
                           delta * lips, delta * lips])
     if placed is not None:
