@@ -109,13 +109,13 @@ class ExemplarChain:
         weight = self.strength(gap, filmed)
         if weight <= 0.0:
             return None
-        knots = self.library.knots[self.entries].astype(np.float64)
-        k = int(np.clip(np.searchsorted(self.gaps, gap) - 1, 0, max(len(self.gaps) - 2, 0)))
         if len(self.gaps) == 1:
-            contours = knots[0].copy()
+            contours = self.library.knots[self.entries[0]].astype(np.float64)
         else:
+            k = int(np.clip(np.searchsorted(self.gaps, gap) - 1, 0, len(self.gaps) - 2))
+            lo, hi = self.library.knots[self.entries[k:k + 2]].astype(np.float64)
             t = float(np.clip((gap - self.gaps[k]) / max(self.gaps[k + 1] - self.gaps[k], 1e-9), 0.0, 1.0))
-            contours = (1.0 - t) * knots[k] + t * knots[k + 1]
+            contours = (1.0 - t) * lo + t * hi
         columns = column_positions()
         middle = float(np.interp(0.0, columns, contours[2]) - np.interp(0.0, columns, contours[1]))
         # the lower lip moves, fully across the middle of the mouth, not at the corners (half widths)

@@ -130,14 +130,14 @@ def plan_warp(
     columns = np.linspace(u_lo, u_hi, COLUMNS)
 
     src = _source_knots(columns, to_face, iod)
-    gap_now = float(np.dot(landmarks[INNER_CENTRE[1]] - landmarks[INNER_CENTRE[0]], axis_v))
+    gap_now = max(float(np.dot(landmarks[INNER_CENTRE[1]] - landmarks[INNER_CENTRE[0]], axis_v)), 0.0)
     rest, opened = gap_range if gap_range is not None else (0.0, MAX_GAP_IOD)
     target_gap = rest + float(np.clip(target_open, 0.0, 1.0)) * (opened - rest)
-    delta = target_gap * iod - max(gap_now, 0.0)
+    delta = target_gap * iod - gap_now
     # Only a closing mouth is placed: closed lips meet where this person's meet (a smile's raised
     # upper lip comes down), while placing opened lips too made the opening harder to read
     # (r with the real speaker 0.31 -> 0.27, docs/mouth-library.md)
-    placed = lips(target_gap, max(gap_now, 0.0) / iod) if lips is not None and delta < 0 else None
+    placed = lips(target_gap, gap_now / iod) if lips is not None and delta < 0 else None
     out = _output_knots(src, columns, half, delta, iod, placed)
     scale = _horizontal_scale(columns, half, width, rounding)
     cavity = _cavity_amount(src, out, columns, half)

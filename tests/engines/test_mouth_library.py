@@ -11,7 +11,7 @@ import pytest
 
 from heygem_daemon.engines.base import AudioFeatures, EngineConfig
 from heygem_daemon.engines.builtin import BuiltinEngine
-from heygem_daemon.engines.builtin_exemplar import exemplar_chain
+from heygem_daemon.engines.builtin_exemplar import exemplar_chain, target_gap
 from heygem_daemon.engines.builtin_geometry import (CHIN_SHARE, CLOSED_SEAM_IOD, COLUMNS, NOSE_BASE, plan_warp,
                                                    source_gap)
 from heygem_daemon.engines.builtin_library import MouthLibrary, column_positions
@@ -168,7 +168,7 @@ def test_a_closing_mouth_follows_the_target_opening_without_steps(library, clip)
     gaps = []
     for target in sweep:
         plan = plan_warp(faces[b].landmarks, frames[b], float(target), 0.0, 0.0, (0.0, 1.0), chain.placement)
-        gaps.append(float(_centre(plan.out_knots[3] - plan.out_knots[2])) / plan.iod)
+        gaps.append(target_gap(plan)[0])
     assert np.allclose(gaps, sweep, atol=2e-3)
 
 
