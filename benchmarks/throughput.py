@@ -5,7 +5,7 @@
 
 Prints a table; asserts nothing (targets live in the issue and the README).
 Stage figures are measured in isolation on pre-decoded frames; "end to end" is
-the daemon's own per-video pipeline (heygem_daemon.jobs.video.make_video) with
+the daemon's own per-video pipeline (heygem_daemon.render.video.make_video) with
 a cold face-track cache; "bare ffmpeg" decodes and encodes the same clip with
 the same libx264 settings and the same audio, in the same run.
 """
@@ -114,7 +114,7 @@ from heygem_daemon.engines.registry import EngineRegistry
 from heygem_daemon.faces.cache import FaceTrackCache
 from heygem_daemon.faces.tracker import FaceTracker
 from heygem_daemon.jobs.report import OutputReport
-from heygem_daemon.jobs.video import VideoTask, VideoTools, make_video
+from heygem_daemon.render.video import VideoTask, VideoTools, make_video
 from heygem_daemon.media.audio import decode_audio
 from heygem_daemon.settings import LimitSettings, OutputSettings
 sys.path.insert(0, {str(REPO / "tests")!r})

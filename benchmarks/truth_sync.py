@@ -4,7 +4,7 @@ A clip of a person speaking with their own, synchronised speech holds the
 truth: what this mouth really did when those words were said.  The clip is cut
 into two segments of equal length, A and B (each up to ``--segment`` seconds;
 a long clip gives several pairs).  The daemon's real per-video pipeline
-(decode → face tracking → builtin engine → H.264 encode, ``jobs/video.py``)
+(decode → face tracking → builtin engine → H.264 encode, ``render/video.py``)
 renders A's frames, with A's own sound track, driven by B's audio; the
 rendered mouth is then compared frame by frame with the person's real mouth in
 B.  And the other way round (B's frames, A's audio).
@@ -161,7 +161,7 @@ def cut_audio(clip: Path, seg: tuple[int, int], fps: float, out: Path) -> None:
 
 # ----------------------------------------------------------------------------- rendering
 class Renderer:
-    """The daemon's per-video pipeline (jobs/video.py) with the builtin engine, as the runner calls it."""
+    """The daemon's per-video pipeline (render/video.py) with the builtin engine, as the runner calls it."""
 
     def __init__(self, workdir: Path, speech: str, *, calibrate: bool | None = None) -> None:
         from heygem_daemon.engines.base import EngineConfig
@@ -203,7 +203,7 @@ class Renderer:
         """``oracle``: drive the mouth with these openings (inner-lip gap / eye distance per output
         frame at ``fps``) instead of the audio's curve: what the renderer makes of perfect shapes."""
         from heygem_daemon.jobs.report import OutputReport
-        from heygem_daemon.jobs.video import VideoTask, VideoTools, make_video
+        from heygem_daemon.render.video import VideoTask, VideoTools, make_video
         from heygem_daemon.media.audio import decode_audio
         from heygem_daemon.settings import LimitSettings, OutputSettings
 

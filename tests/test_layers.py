@@ -1,4 +1,4 @@
-"""Imports run downward, with the data flow: wiring → notify, housekeeping → intake → jobs → engines →
+"""Imports run downward, with the data flow: wiring → notify, housekeeping → intake → jobs → render → engines →
 media, faces, speech → the shared bottom (types, fsutil, errors, logging, settings).
 
 Engines sit above speech/: the builtin engine's ``prepare`` is built from speech analysis,
@@ -20,6 +20,8 @@ LAYERS: list[set[str]] = [
     {"notify", "housekeeping"},
     {"intake"},
     {"jobs"},
+    # one output video: plan, tracking or the cached track, the engine, encode (jobs hand it a task)
+    {"render"},
     {"engines"},
     {"media", "faces", "speech"},
     {"types", "fsutil", "errors", "logging", "settings"},

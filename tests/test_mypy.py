@@ -1,4 +1,4 @@
-"""The typed core stays typed: mypy --strict passes on jobs/, executors/, media/, engines/base.py and types.py."""
+"""The typed core stays typed: mypy --strict passes on jobs/, render/, executors/, media/, engines/base.py and types.py."""
 
 from __future__ import annotations
 

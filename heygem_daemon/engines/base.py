@@ -17,7 +17,8 @@ from numpy.typing import NDArray
 # the value types every layer shares live at the bottom; re-exported for engines and old imports
 from ..types import SAMPLE_RATE, AudioClip, Face
 
-__all__ = ["SAMPLE_RATE", "AudioClip", "AudioFeatures", "Engine", "EngineConfig", "Face"]
+__all__ = ["SAMPLE_RATE", "AudioClip", "AudioFeatures", "AvatarFrames", "Engine", "EngineConfig", "Face",
+           "PerAvatarEngine"]
 
 @dataclass
 class AudioFeatures:
@@ -28,6 +29,24 @@ class AudioFeatures:
     #: e.g. "loudness", "transcript", "phonemes:wav2vec2" -- reported per audio
     source: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AvatarFrames:
+    """Which avatar video, and which of its frames, a ``render`` batch shows.
+
+    Engines that keep per-avatar work (MuseTalk's reference latents) key it by
+    content, not by path: ``key`` is the avatar video's content digest with the
+    tracker's name, the same content key as its cached face track.  Only
+    engines whose class sets ``per_avatar_cache = True`` are given it, as the
+    keyword argument ``avatar``; the others are called as before.
+    """
+
+    key: str
+    #: (B,) the source frame each frame of the batch shows (pingpong and loops revisit frames)
+    sources: NDArray[np.int64]
+    #: frames in the avatar video
+    frame_count: int
 
 
 @dataclass(frozen=True)
@@ -70,3 +89,23 @@ class Engine(Protocol):
         seconds.  Returns an array of the same shape and dtype.
         """
         ...
+
+
+class PerAvatarEngine(Engine, Protocol):
+    """An engine that keeps per-avatar work (``per_avatar_cache = True``): ``render`` also takes ``avatar``."""
+
+    per_avatar_cache: bool
+
+    def render(
+        self,
+        frames: NDArray[np.uint8],
+        faces: Sequence[Face | None],
+        features: AudioFeatures,
+        frame_indices: NDArray[np.int64],
+        fps: float,
+        *,
+        avatar: AvatarFrames | None = None,
+    ) -> NDArray[np.uint8]:
+        """As ``Engine.render``; ``avatar`` names the avatar frames the batch shows."""
+        ...
+

@@ -5,7 +5,7 @@ every 10 ms): visemes of the phones pocketsphinx hears by default, of an
 aligned transcript when one is given, or of a wav2vec2 phoneme model's IPA
 phones when ``models.phonemes`` is configured; loudness modulates how far
 (``speech/mouth.py``).  ``adapt`` fits the curve to one avatar's own opening
-range, learned from the avatar video's own speech (``jobs/avatar.py``).  ``render``
+range, learned from the avatar video's own speech (``render/avatar.py``).  ``render``
 measures how open the filmed mouth is in each frame, and warps the lower lip,
 jaw and chin by the difference to the target (closing the mouth where the new
 audio is silent, opening it where it is loud), painting a mouth interior

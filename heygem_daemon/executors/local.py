@@ -16,7 +16,7 @@ from ..errors import HeygemError
 from ..faces.cache import FaceTrackCache
 from ..faces.tracker import FaceTracker
 from ..jobs.execution import Finish, VideoUnit, raise_first
-from ..jobs.video import VideoTools, make_video
+from ..render.video import VideoTools, make_video
 
 
 class TrackerPool:

@@ -31,7 +31,7 @@ from ..errors import HeygemError
 from ..faces.cache import FaceTrackCache
 from ..faces.tracker import FaceTracker
 from ..jobs.report import OutputReport
-from ..jobs.video import VideoTask, VideoTools, make_video
+from ..render.video import VideoTask, VideoTools, make_video
 from ..logging import configure, get_logger, job_sinks
 from ..settings import Settings
 

@@ -20,7 +20,7 @@ from ..engines.base import AudioFeatures, Engine
 from ..errors import HeygemError, StopRequested
 from .report import OutputReport
 from .spec import OutputPair
-from .video import VideoTask
+from ..render.plan import VideoTask
 
 
 @dataclass

@@ -33,7 +33,7 @@ from .poster import cut_posters
 from .report import AudioReport, JobOutcome, JobReport, OutputReport, error_text, now_iso
 from .execution import VideoExecutor, VideoUnit
 from .spec import JobPlan, OutputPair, load_job
-from .video import VideoTask
+from ..render.plan import VideoTask
 
 log = get_logger()
 
@@ -59,7 +59,7 @@ class AudioReady:
 
     clip: AudioClip
     features: AudioFeatures
-    #: the voice's speech-band loudness, which chooses each output's poster moment (jobs.poster);
+    #: the voice's speech-band loudness, which chooses each output's poster moment (render/moment.py);
     #: once per audio, not per video: a 10-minute voice takes about a second
     loudness: MouthCurve
 

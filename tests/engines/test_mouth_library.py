@@ -17,9 +17,10 @@ from heygem_daemon.engines.builtin_geometry import (CHIN_SHARE, CLOSED_SEAM_IOD,
 from heygem_daemon.engines.builtin_library import MouthLibrary, column_positions
 from heygem_daemon.faces.cache import FaceTrackCache
 from heygem_daemon.faces.tracker import FaceTracker
-from heygem_daemon.jobs.mouths import library_path, load_library
+from heygem_daemon.render.mouths import library_path, load_library
 from heygem_daemon.jobs.report import OutputReport
-from heygem_daemon.jobs.video import VideoTask, VideoTools, _plan, make_video
+from heygem_daemon.render.plan import plan_video
+from heygem_daemon.render.video import VideoTask, VideoTools, make_video
 from heygem_daemon.jobs.report import Timings
 from heygem_daemon.media.audio import decode_audio
 from heygem_daemon.settings import LimitSettings, OutputSettings
@@ -36,7 +37,7 @@ def engine() -> BuiltinEngine:
 
 @pytest.fixture(scope="module")
 def published(engine, tmp_path_factory):
-    """face_1.mp4 driven by audio_1.wav through the daemon's per-video pipeline (jobs/video.py)."""
+    """face_1.mp4 driven by audio_1.wav through the daemon's per-video pipeline (render/video.py)."""
     work = tmp_path_factory.mktemp("mouths")
     video, audio = sample_media("face_1.mp4"), sample_media("audio_1.wav")
     clip = decode_audio(audio, LimitSettings())
@@ -51,7 +52,7 @@ def published(engine, tmp_path_factory):
 @pytest.fixture(scope="module")
 def library(published) -> MouthLibrary:
     task, tools, _ = published
-    found = load_library(library_path(tools, _plan(task, Timings())))
+    found = load_library(library_path(tools, plan_video(task, Timings())))
     assert found is not None
     return found
 
@@ -86,7 +87,7 @@ def test_report_counts_the_frames_given_the_avatars_own_mouth(published):
 def test_library_is_cached_beside_the_face_track_and_reads_back_whole(published, library):
     """The cache entry lies beside the face track; written and read again, every array is equal."""
     task, tools, _ = published
-    path = library_path(tools, _plan(task, Timings()))
+    path = library_path(tools, plan_video(task, Timings()))
     assert path.parent == tools.track_cache.root and path.stat().st_size > 0
     buffer = io.BytesIO()
     library.write(buffer)

@@ -12,7 +12,7 @@ from heygem_daemon.engines.base import AudioFeatures, EngineConfig
 from heygem_daemon.faces.cache import FaceTrackCache
 from heygem_daemon.faces.tracker import FaceTracker
 from heygem_daemon.jobs.report import OutputReport
-from heygem_daemon.jobs.video import VideoTask, VideoTools, make_video
+from heygem_daemon.render.video import VideoTask, VideoTools, make_video
 from heygem_daemon.media import timeline
 from heygem_daemon.settings import LimitSettings, OutputSettings
 from tests.support.paint_engine import PaintEngine

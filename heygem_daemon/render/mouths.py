@@ -1,6 +1,6 @@
 """An avatar video's mouth library: built during its self-analysis, cached beside its face track.
 
-The analysis (``jobs/avatar.py``) has just tracked the first frames of the
+The analysis (``render/avatar.py``) has just tracked the first frames of the
 video; this module picks up to ``MAX_ENTRIES`` of them spread over the range
 of openings, decodes only those at the output size (ffmpeg selects them, so
 the rest are never scaled or piped) and hands them to the builtin engine's
@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,14 +23,12 @@ from ..faces.track import FaceTrack
 from ..fsutil import atomic_file
 from ..logging import get_logger
 from ..media.frames import FrameReader, decode_rate
-
-if TYPE_CHECKING:  # video.py calls this module: its types only for the checker
-    from .video import VideoTools, _Plan
+from .plan import VideoPlan, VideoTools
 
 log = get_logger()
 
 
-def library_path(tools: VideoTools, plan: _Plan) -> Path:
+def library_path(tools: VideoTools, plan: VideoPlan) -> Path:
     entry = tools.track_cache.path_for(plan.digest, tools.tracker.name)
     width, height = plan.size
     return entry.with_name(entry.name.removesuffix(".npz") + f".mouths-v{VERSION}-{width}x{height}.npz")
@@ -57,7 +54,7 @@ def store_library(path: Path, library: MouthLibrary) -> None:
         log.warning("mouth_library_unwritable", path=str(path), error=str(exc))
 
 
-def build_mouths(video_path: Path, plan: _Plan, tools: VideoTools, track: FaceTrack, gaps: NDArray[np.float64]) -> MouthLibrary:
+def build_mouths(video_path: Path, plan: VideoPlan, tools: VideoTools, track: FaceTrack, gaps: NDArray[np.float64]) -> MouthLibrary:
     """The library of the tracked frames ``gaps`` covers (``gaps[i]``: frame i's opening, NaN: no face)."""
     started = time.perf_counter()
     width, height = plan.size

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from structlog.testing import capture_logs
 
-from heygem_daemon.jobs.poster import PosterMoment, cut_posters, poster_name
+from heygem_daemon.jobs.poster import cut_posters, poster_name
+from heygem_daemon.render.moment import PosterMoment
 from heygem_daemon.jobs.report import JobReport, OutputReport
 from heygem_daemon.speech.curve import MouthCurve
 

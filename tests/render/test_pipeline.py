@@ -1,4 +1,4 @@
-"""jobs/pipeline.py in process: stages over bounded queues, errors, stops that never hang."""
+"""render/pipeline.py in process: stages over bounded queues, errors, stops that never hang."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from heygem_daemon.errors import StopRequested
-from heygem_daemon.jobs.pipeline import MapStage, Pipeline
+from heygem_daemon.render.pipeline import MapStage, Pipeline
 from heygem_daemon.media.frames import FrameWriter
 
 

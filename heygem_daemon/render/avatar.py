@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -36,11 +35,9 @@ from ..media.audio import decode_audio
 from ..media.frames import FrameReader, decode_rate
 from ..speech.avatar import VERSION, AvatarProfile, analyse, profile_without_speech
 from ..speech.curve import MouthCurve
+from ..settings import LimitSettings
 from .mouths import build_mouths, library_path, load_library, store_library
-
-if TYPE_CHECKING:  # video.py calls this module: its types only for the checker
-    from ..settings import LimitSettings
-    from .video import VideoTools, _Plan
+from .plan import VideoPlan, VideoTools
 
 log = get_logger()
 
@@ -48,7 +45,7 @@ log = get_logger()
 WINDOW_S = 30.0
 
 
-def avatar_profile(video_path: Path, plan: _Plan, tools: VideoTools,
+def avatar_profile(video_path: Path, plan: VideoPlan, tools: VideoTools,
                    limits: LimitSettings) -> tuple[AvatarProfile, MouthLibrary | None]:
     """The cached profile and mouth library of this video, or a new analysis (stored for next time)."""
     path, mouths_path = _profile_path(tools, plan.digest), library_path(tools, plan)
@@ -70,7 +67,7 @@ def avatar_profile(video_path: Path, plan: _Plan, tools: VideoTools,
     return profile, mouths
 
 
-def _analyse(video_path: Path, plan: _Plan, tools: VideoTools,
+def _analyse(video_path: Path, plan: VideoPlan, tools: VideoTools,
              limits: LimitSettings) -> tuple[AvatarProfile, MouthLibrary | None]:
     fps = plan.info.fps
     count = min(max(plan.info.frame_count, 1), int(WINDOW_S * fps))
@@ -96,7 +93,7 @@ def _analyse(video_path: Path, plan: _Plan, tools: VideoTools,
     return profile, mouths
 
 
-def _calibrate(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSettings,
+def _calibrate(video_path: Path, plan: VideoPlan, tools: VideoTools, limits: LimitSettings,
                gaps: NDArray[np.float64]) -> AvatarProfile:
     """The person's opening range and sync figure, from the tracked ``gaps`` and the video's own sound."""
     fps = plan.info.fps
@@ -111,7 +108,7 @@ def _calibrate(video_path: Path, plan: _Plan, tools: VideoTools, limits: LimitSe
     return analyse(features.data, gaps, fps)
 
 
-def _track(video_path: Path, plan: _Plan, tools: VideoTools, count: int) -> FaceTrack:
+def _track(video_path: Path, plan: VideoPlan, tools: VideoTools, count: int) -> FaceTrack:
     # decoded straight at the size the tracker works at (it shrinks larger frames
     # anyway, and tracks are stored normalised): a quarter of the pipe bytes at 720p
     with FrameReader(video_path, _analysis_size(plan.size, tools.tracker.max_side),

@@ -1,0 +1,151 @@
+"""One output video: plan → stream frames through tracking and the engine → encode.
+
+Decoding, face tracking, rendering and encoding overlap: the ffmpeg reader and
+writer are processes, tracking runs in the reader's thread (a tracking session
+hands back smoothed faces a few frames behind the decode), rendering in the
+caller's.  A cached face track (same video content) skips tracking.  A failure
+here fails this output alone; the runner records it and the siblings go on.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..engines.base import AudioFeatures, AvatarFrames, PerAvatarEngine
+from ..errors import NoFaceError
+from ..logging import get_logger
+from ..media.frames import FrameWriter, decode_rate
+from ..media.timeline import FrameSource, Timeline
+from .avatar import avatar_profile
+from .face_source import Batch, CachedFaces, FaceSource, FaceStage, TrackedFaces, cached_track, store_track
+from .moment import PosterMoment
+from .outcome import OutputReport, SyncFigure, TimelineReport, Timings
+from .pipeline import MapStage, Pipeline, Stage
+from .plan import VideoPlan, VideoTask, VideoTools, plan_video
+
+__all__ = ["VideoTask", "VideoTools", "make_video"]
+
+log = get_logger()
+
+#: frames in flight are bounded in bytes, not only in count, so a 4K video
+#: holds as little memory as a 480p one (batches shrink as frames grow)
+BATCH_BYTES = 24 * 1024 * 1024
+QUEUE_DEPTH = 2
+
+
+def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, report: OutputReport) -> None:
+    """Render one output into ``task.output_path``; fills ``report`` as it goes."""
+    plan = plan_video(task, report.timings_s)
+    features = _fit_to_avatar(task, plan, features, tools, report)
+    cached = cached_track(tools, plan)
+    log.info("video_started", size=f"{plan.size[0]}x{plan.size[1]}", fps=plan.info.fps, frames=plan.n_out,
+             faces_cached=cached is not None)
+    if cached is not None and cached.frames_with_face == 0:
+        raise _no_face(task)
+    tracked: TrackedFaces | None = None
+    faces: FaceSource
+    if cached is not None:
+        faces = CachedFaces(cached)
+    else:
+        faces = tracked = TrackedFaces(tools.tracker)
+    moment = PosterMoment(plan.info.fps, plan.duration_s, task.opening)
+    try:
+        frames, with_face, timeline = _render(task, plan, faces, features, tools, report.timings_s, moment)
+    finally:
+        faces.close()
+    report.poster_at_s = moment.at_s
+    report.timeline = TimelineReport(policy=timeline.policy, requested=timeline.requested,
+                                     fallback_reason=timeline.fallback_reason)
+    if tracked is not None:
+        store_track(tools, plan, tracked)
+    if with_face == 0:
+        task.output_path.unlink(missing_ok=True)
+        raise _no_face(task)
+    report.frames, report.frames_with_face = frames, with_face
+    # the builtin engine counts the frames it gave the avatar's own filmed mouths (builtin_exemplar.py)
+    exemplar_frames = features.details.get("exemplar_frames")
+    report.exemplar_frames = int(exemplar_frames) if exemplar_frames is not None else None
+    report.duration_s = round(plan.duration_s, 3)
+
+
+def _fit_to_avatar(task: VideoTask, plan: VideoPlan, features: AudioFeatures, tools: VideoTools,
+                   report: OutputReport) -> AudioFeatures:
+    """Calibrate the engine's speech stage to this avatar and record its sync figure."""
+    adapt = getattr(tools.engine, "adapt", None)
+    if adapt is None:
+        report.sync_reason = f"the {tools.engine.name} engine has no speech-to-mouth stage to check"
+        return features
+    started = time.perf_counter()
+    profile, mouths = avatar_profile(task.video_path, plan, tools, task.limits)
+    report.timings_s.avatar = round(time.perf_counter() - started, 3)
+    if profile.sync is not None:
+        report.sync = SyncFigure(r_truth=profile.sync.r_truth, lead_ms=profile.sync.lead_ms,
+                                 frames=profile.sync.frames)
+    report.sync_reason = profile.sync_reason
+    adapted: AudioFeatures = adapt(features, profile, mouths=mouths)
+    return adapted
+
+
+def _no_face(task: VideoTask) -> NoFaceError:
+    return NoFaceError(f"No face was found in any frame of '{task.video_path.name}'.",
+                       hint="Use a video where one person faces the camera.")
+
+
+# -- the render pass -------------------------------------------------------------------------------
+def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, features: AudioFeatures, tools: VideoTools,
+            timings: Timings, moment: PosterMoment) -> tuple[int, int, Timeline]:
+    engine = tools.engine
+    width, height = plan.size
+    info = plan.info
+    counts = [0, 0]
+    pad = task.output.when_video_longer == "keep" and plan.duration_s > task.audio_duration_s
+    per_batch = max(1, min(engine.batch_size, BATCH_BYTES // (width * height * 3)))
+    # engines that cache per-avatar work are told which avatar frames a batch shows (engines/base.py)
+    per_avatar = bool(getattr(engine, "per_avatar_cache", False))
+    avatar_key = f"{plan.digest}-{tools.tracker.name}"
+    task.output_path.unlink(missing_ok=True)
+    with (
+        FrameSource(task.video_path, plan.size, plan.n_out, info.frame_count, task.output.when_video_shorter,
+                    task.spool_dir, fps_text=decode_rate(info)) as source,
+        FrameWriter(task.output_path, plan.size, info.fps_text, audio_path=task.audio_path,
+                    duration_s=plan.duration_s, crf=task.output.crf, preset=task.output.preset,
+                    pad_audio=pad) as writer,
+    ):
+        def produce() -> Batch | None:
+            outs, srcs, frames = source.next_batch(per_batch)
+            return None if len(outs) == 0 else Batch(outs, srcs, frames, source.decoded_frames is not None)
+
+        def render(batch: Batch) -> NDArray[np.uint8]:
+            frames, found = batch.frames, batch.faces
+            counts[0] += len(frames)
+            counts[1] += sum(f is not None for f in found)
+            moment.see(batch.outs, [f is not None for f in found])
+            if any(f is not None for f in found):
+                if per_avatar:
+                    avatar = AvatarFrames(avatar_key, batch.srcs, info.frame_count)
+                    frames = cast(PerAvatarEngine, engine).render(frames, found, features, batch.outs, info.fps,
+                                                                  avatar=avatar)
+                else:
+                    frames = engine.render(frames, found, features, batch.outs, info.fps)
+            tools.progress(min(1.0, counts[0] / max(plan.n_out, 1)))
+            return frames
+
+        def kill_ffmpeg() -> None:
+            source.kill()
+            writer.kill()
+
+        stages: list[Stage] = [FaceStage(faces, plan.size), MapStage(render, name="render")]
+        pipeline = Pipeline(produce, stages, writer.write, source_name="decode", sink_name="encode",
+                            depth=QUEUE_DEPTH, check=tools.check_stop, on_hung=kill_ffmpeg)
+        pipeline.run()
+        closing = time.perf_counter()
+    clock = pipeline.clock
+    timings.faces = round(timings.faces + clock.get("faces", 0.0), 3)
+    timings.decode = round(clock.get("decode", 0.0), 3)
+    timings.render = round(clock.get("render", 0.0), 3)
+    timings.encode = round(clock.get("encode", 0.0) + time.perf_counter() - closing, 3)
+    return counts[0], counts[1], source.timeline
