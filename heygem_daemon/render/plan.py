@@ -27,6 +27,8 @@ from .outcome import Timings
 
 @dataclass(frozen=True)
 class VideoTask:
+    """One output to render: which avatar, which voice, where the file goes, and how."""
+
     video_path: Path
     audio_path: Path
     audio_duration_s: float
@@ -55,7 +57,6 @@ class VideoTools:
 class VideoPlan:
     """One avatar video as probed for one output."""
 
-
     info: VideoInfo
     size: tuple[int, int]
     n_out: int
@@ -79,4 +80,4 @@ def plan_video(task: VideoTask, timings: Timings) -> VideoPlan:
     digest = file_digest(task.video_path)
     timings.faces += time.perf_counter() - started
     return VideoPlan(info, output_size(info, task.output.max_height), n_out, duration, digest,
-                 has_audio=found.audio is not None)
+                     has_audio=found.audio is not None)
