@@ -38,9 +38,10 @@ from .jobs.spec import check_addresses, split_by_domain
 from .logging import get_logger
 from .runtime import configure_runtime
 from .media import kill_owned
-from .notify.announce import Announcer
+from .notify.announce import Announcer, send_spooled
 from .notify.dispatcher import Dispatcher
-from .notify.event import read_event
+from .notify.errors import NotifySpoolError
+from .notify.spool import Spool
 from .sdnotify import Notifier
 from .settings import Settings
 from .status import JobStatus, StatusBoard
@@ -57,7 +58,8 @@ def engine_config(settings: Settings) -> EngineConfig:
     """What every engine is made with: the daemon's device, model paths and cache."""
     return EngineConfig(
         device=settings.device,
-        models={"wav2lip": settings.models.wav2lip, "phonemes": settings.models.phonemes},
+        models={"wav2lip": settings.models.wav2lip, "phonemes": settings.models.phonemes,
+                "musetalk": settings.models.musetalk},
         cache_dir=settings.cache_path,
     )
 
@@ -147,6 +149,8 @@ class Daemon:
         #: where every team's videos render (its trackers and face cache are shared by all teams)
         self.executor = create_executor(settings, engines)
         self.dispatcher = Dispatcher(settings.notify.queue_size)
+        #: every team's notifications, on disk from before a job is published until delivered
+        self.spool = Spool(settings.state_path / "notify")
         named = [(t.name, settings.team_settings(t)) for t in settings.teams] or [("", settings)]
         self.teams = [self._team(name, team_settings) for name, team_settings in named]
         self.housekeeper = Housekeeper(
@@ -173,8 +177,11 @@ class Daemon:
                             title=f"heygem-daemon: {name}" if name else None)
         runner = JobRunner(settings, self.engines, board.running_update, self.stop.check, claimer.host,
                            executor=self.executor)
-        return Team(name, settings, claimer, watcher, scheduler, board, runner,
-                    Announcer(settings.notify, self.dispatcher))
+        team = Team(name, settings, claimer, watcher, scheduler, board, runner,
+                    Announcer(settings.notify, self.dispatcher, self.spool, team=name, report_failure=board.notice))
+        runner.before_publish = lambda claim, staging, outbox_name, status: self._spool_notifications(
+            team, claim, staging, outbox_name, status)
+        return team
 
     # the first team's parts: with a single inbox these are the daemon's own, as before teams
     @property
@@ -205,7 +212,9 @@ class Daemon:
         for team in self.teams:
             team.watcher.start()
         self._load_models()
+        self.spool.open()
         self.dispatcher.start()
+        self._announce()  # what a killed or stopped daemon left undelivered
         self.housekeeper.start()
         if self._handle_signals:
             signal.signal(signal.SIGTERM, self._on_signal)
@@ -264,7 +273,7 @@ class Daemon:
         for team in self.teams:
             team.watcher.stop()
             team.board.write()
-        # deliveries not yet tried get one try; waiting retries are dropped (logged)
+        # deliveries not yet tried get one try; waiting retries stay spooled for the next start
         self.dispatcher.close()
         self.executor.close()
         log.info("daemon_stopped")
@@ -439,8 +448,7 @@ class Daemon:
             self.published.append(path)
             team.board.finished(job, value.outcome.value, "published" if path else "already published",
                                 path.name if path is not None else None)
-            if path is not None:  # None: published before a crash, and announced then
-                self._announce(team, path, value.outcome.value, running.recipients)
+            self._announce()
         elif kind == "stopped":
             log.info("job_checkpointed", job=job)
             team.board.stopped(job)
@@ -451,11 +459,25 @@ class Daemon:
             log.warning("job_will_retry", job=job, error=str(value), in_s=self.settings.retry_seconds)
             team.board.running_update(job, f"waiting to retry: {value}")
 
-    def _announce(self, team: Team, path: Path, status: str, recipients: list[str]) -> None:
-        """Queue the webhook and mail for a published job; never waits for them."""
+    def _spool_notifications(self, team: Team, claim: Claim, staging: Path, outbox_name: str, status: str) -> None:
+        """Runs in the job thread right before the publish rename: the job's webhook and mail go
+        to the spool (fsynced) first, so a kill after the rename cannot lose them."""
+        running = self._running
+        recipients = running.recipients if running is not None and running.claim.name == claim.name else []
         try:
-            event = read_event(path, team=team.name, host=team.claimer.host, status=status)
-            team.announcer.job_published(event, recipients, team.board.notice)
+            team.announcer.spool_job(staging, outbox_name, host=team.claimer.host, status=status,
+                                     job_recipients=recipients)
+        except OSError as exc:
+            raise NotifySpoolError(f"The notification spool {self.spool.folder} cannot be written: "
+                                   f"{exc.strerror or exc}.", hint="The job waits and is published once it can be.") from exc
+        except Exception as exc:  # noqa: BLE001 -- a bug in a notification must not hold every job back
+            log.exception("notify_crashed", job=claim.job)
+            team.board.notice("notify", f"job '{claim.job}' could not be announced: {exc}")
+
+    def _announce(self) -> None:
+        """Queue what the spool holds for published jobs; never waits for the deliveries."""
+        try:
+            send_spooled(self.spool, self.dispatcher, {t.name: t.announcer for t in self.teams})
         except Exception as exc:  # noqa: BLE001 -- a notification must never stop the loop
-            log.exception("notify_crashed", job=path.name)
-            team.board.notice("notify", f"job '{path.name}' could not be announced: {exc}")
+            log.exception("notify_crashed")
+            self.board.notice("notify", f"notifications could not be sent: {exc}")

@@ -38,6 +38,14 @@ from ..render.plan import VideoTask
 log = get_logger()
 
 
+class BeforePublish(Protocol):
+    """Called right before the publish rename with the staged folder, the outbox name it will
+    take and the job's status: the daemon spools the job's notifications there, so that one
+    is on disk before anyone can see the job (notify/spool.py).  Raising keeps the job claimed."""
+
+    def __call__(self, claim: Claim, staging: Path, outbox_name: str, status: str) -> None: ...
+
+
 class Progress(Protocol):
     """Where the runner tells what a job is doing: the status page's running line."""
 
@@ -118,6 +126,8 @@ class JobRunner:
         self.host = host
         #: where the videos are rendered: this host's threads or a Ray cluster (executors/)
         self.executor = executor
+        #: set by the daemon: spools the job's notifications before it is published
+        self.before_publish: BeforePublish | None = None
 
     # -- the job --------------------------------------------------------------------------
     def run(self, claim: Claim) -> Published:
@@ -347,6 +357,8 @@ class JobRunner:
         def record(name: str) -> None:
             lease.publishing_to = name
             claim.write_lease(lease)
+            if self.before_publish is not None:
+                self.before_publish(claim, staging.path, name, report.status)
 
         path = publish(staging, claim.job, before_rename=record,
                        permissions=Permissions.from_settings(self.settings.publish))

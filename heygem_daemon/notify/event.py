@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +69,16 @@ def _error_lines(path: Path) -> tuple[str, ...]:
     except OSError:
         return ()
     return tuple(line for line in text.splitlines() if line.strip())[:ERROR_LINES]
+
+
+def event_fields(event: JobEvent) -> dict[str, Any]:
+    """The event as plain JSON values, for the notification spool."""
+    fields = asdict(event)
+    fields.update(outbox=str(event.outbox), outputs=list(event.outputs), errors=list(event.errors))
+    return fields
+
+
+def event_from_fields(fields: dict[str, Any]) -> JobEvent:
+    """The event back from ``event_fields``."""
+    return JobEvent(**{**fields, "outbox": Path(fields["outbox"]), "outputs": tuple(fields["outputs"]),
+                       "errors": tuple(fields["errors"])})

@@ -24,14 +24,20 @@ def _plain(text: str) -> str:
     return "".join(c if c.isprintable() else " " for c in text)
 
 
-def compose(event: JobEvent, recipients: list[str], sender: str) -> EmailMessage:
-    """A plain-text message in the words people use: where the result is, and what went wrong."""
+def compose(event: JobEvent, recipients: list[str], sender: str, *, delivery_id: str | None = None) -> EmailMessage:
+    """A plain-text message in the words people use: where the result is, and what went wrong.
+
+    ``delivery_id`` (the spool's, the same on every try and after a restart) becomes the
+    X-Heygem-Delivery header and the Message-ID, on which mail systems drop duplicates."""
     event = replace(event, job=_plain(event.job), folder=_plain(event.folder),
                     outputs=tuple(map(_plain, event.outputs)), errors=tuple(map(_plain, event.errors)))
     msg = EmailMessage()
     msg["Subject"] = _SUBJECTS.get(event.status, "Job {job}: " + event.status).format(job=event.job)
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
+    if delivery_id:
+        msg["Message-ID"] = f"<{delivery_id}@heygem-daemon>"
+        msg["X-Heygem-Delivery"] = delivery_id
     lines = [f"The job '{event.job}' has ended: {event.status}.", ""]
     lines.append(f"Its results are in the folder '{event.folder}' in the outbox ({event.outbox}).")
     if event.outputs:
