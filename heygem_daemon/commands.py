@@ -167,6 +167,7 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
     configure_runtime(settings)  # engines load here as they do in the daemon
     checks.append(_default_engine_check(settings))
     checks.append(_engine_check(settings))
+    checks.append(_musetalk_check(settings))
     checks.append(_phonemes_check(settings))
     checks.append(_phones_check())
     checks.append(_alignment_check())
@@ -240,6 +241,21 @@ def _engine_check(settings: Settings) -> tuple[str, bool, str]:
         return ("engine wav2lip", True, json.dumps(describe(), default=str))
     except (HeygemError, ImportError) as exc:
         return ("engine wav2lip", False, str(exc))
+
+
+def _musetalk_check(settings: Settings) -> tuple[str, bool, str]:
+    """Load the MuseTalk weights as the engine would: a missing or ill-fitting part is named."""
+    folder = settings.models.musetalk
+    if folder is None:
+        return ("engine musetalk", False, "no weights configured (models.musetalk); builtin engine needs none")
+    try:
+        from .engines.base import EngineConfig
+        from .engines.musetalk import MuseTalkEngine
+
+        engine = MuseTalkEngine(EngineConfig(device=settings.device, models={"musetalk": folder}))
+        return ("engine musetalk", True, json.dumps(engine.describe(), default=str))
+    except (HeygemError, ImportError) as exc:
+        return ("engine musetalk", False, str(exc))
 
 
 def _phonemes_check(settings: Settings) -> tuple[str, bool, str]:

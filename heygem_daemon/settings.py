@@ -69,6 +69,8 @@ class ModelSettings(BaseModel):
 
     wav2lip: Path | None = None
     phonemes: Path | None = None
+    #: MuseTalk's models/ folder (musetalkV15/, sd-vae/, whisper/): docs/musetalk.md
+    musetalk: Path | None = None
 
 
 # -- notifications, retention and teams (issue 14) ------------------------------------

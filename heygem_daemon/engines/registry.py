@@ -19,6 +19,7 @@ EngineFactory = Callable[[EngineConfig], Engine]
 _BUILTIN_ENGINES: dict[str, str] = {
     "builtin": "heygem_daemon.engines.builtin:BuiltinEngine",
     "wav2lip": "heygem_daemon.engines.wav2lip:Wav2LipEngine",
+    "musetalk": "heygem_daemon.engines.musetalk:MuseTalkEngine",
 }
 
 
