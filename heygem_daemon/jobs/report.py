@@ -38,6 +38,8 @@ class JobReport(BaseModel):
     engine: str = ""
     #: where the engine ran ("cpu", "cuda:0"); an addition to ARCHITECTURE §4
     device: str = ""
+    #: the engine's arithmetic ("fp16", "fp32", "fp16 autocast"; "" when it does not say); an addition to ARCHITECTURE §4
+    precision: str = ""
     started_at: str = ""
     finished_at: str = ""
     host: str = ""

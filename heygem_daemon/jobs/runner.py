@@ -232,6 +232,7 @@ class JobRunner:
             report.outputs = [_failed(p, str(exc)) for p in plan.pairs]
             return
         report.device = str(getattr(engine, "device", "cpu"))
+        report.precision = _precision(engine)
         audios = self._prepare_audio(plan, engine, report)
         report.outputs = [OutputReport(video=p.video, audio=p.audio) for p in plan.pairs]
         todo: list[tuple[OutputPair, AudioReady]] = []
@@ -429,3 +430,11 @@ def _load_result(staging: Staging, pair: OutputPair) -> OutputReport | None:
     if out.status == "done" and not staging.file(pair.output).is_file():
         return None
     return out
+
+
+def _precision(engine: Engine) -> str:
+    """What the engine computes in: its ``precision`` attribute, else what ``describe()`` says."""
+    value = getattr(engine, "precision", None)
+    if value is None and callable(describe := getattr(engine, "describe", None)):
+        value = describe().get("precision")
+    return str(value or "")
