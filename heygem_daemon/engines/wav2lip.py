@@ -4,6 +4,9 @@ Per frame: the tracked face box (plus a little chin padding) is cut out, resized
 96×96 and given to the network with its 0.2 s mel window; the 96×96 mouth it draws is
 resized back and blended in through a feathered lower-face mask, so neither the
 square crop nor its edge is visible and everything above the box stays untouched.
+
+On a GPU the crop, resize and blend run there too (``gpu_warp.FaceWindows``): a batch of
+frames is uploaded once and comes back finished.  On the CPU they stay OpenCV per face.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ..errors import EngineError, for_admin
 from ..logging import get_logger
 from .base import AudioClip, AudioFeatures, EngineConfig, Face
 from .device import run_batched, select_device
+from .gpu_warp import FaceWindows
 from .wav2lip_audio import SAMPLE_RATE, mel_filterbank, mel_windows, melspectrogram
 from .wav2lip_net import load_checkpoint, parameter_count
 
@@ -68,7 +72,10 @@ class Wav2LipEngine:
                 hint=for_admin("check models.wav2lip in daemon.toml, or HEYGEM_MODELS__WAV2LIP"),
             )
 
-    def __init__(self, config: EngineConfig, *, bottom_pad: int = DEFAULT_BOTTOM_PAD) -> None:
+    def __init__(self, config: EngineConfig, *, bottom_pad: int = DEFAULT_BOTTOM_PAD,
+                 device_warp: bool | None = None) -> None:
+        """``device_warp``: crop, resize and blend with torch on the engine's device; None: on a GPU
+        only (on a CPU OpenCV is faster; the tests force it on to check it there)."""
         self.check_config(config)
         checkpoint = config.models["wav2lip"]
         self.checkpoint = Path(checkpoint)
@@ -83,6 +90,8 @@ class Wav2LipEngine:
         self._model_batch = self.batch_size
         self._mel_basis = mel_filterbank()
         self._mask = feather_mask(CROP)
+        self.device_warp = self._cuda if device_warp is None else device_warp
+        self._mask_on_device = torch.from_numpy(self._mask).to(torch_device)
         log.info("wav2lip_loaded", **self.describe())
 
     def _load(self, path: Path, device: torch.device) -> torch.nn.Module:
@@ -102,6 +111,7 @@ class Wav2LipEngine:
             "device": self.device,
             "precision": "fp16 autocast" if self._cuda else "fp32",
             "batch_size": self._model_batch,
+            "crop_and_paste": f"torch on {self.device}" if self.device_warp else "OpenCV on the CPU",
         }
 
     # -- audio ----------------------------------------------------------------------
@@ -124,18 +134,40 @@ class Wav2LipEngine:
         fps: float,
     ) -> np.ndarray:
         """New mouths for the frames that have a face; the others come back byte-identical."""
-        out = frames.copy()
         height, width = frames.shape[1:3]
         boxes = [None if f is None else crop_box(f, width, height, self.bottom_pad) for f in faces]
         rows = [b for b, box in enumerate(boxes) if box is not None]
         if not rows:
-            return out
-        crops = np.stack([crop_face(frames[b], boxes[b]) for b in rows])  # type: ignore[arg-type]
+            return frames.copy()
         mels = mel_windows(features.data, np.asarray(frame_indices)[rows], fps)
+        if self.device_warp:
+            corners = np.array([[box.x0, box.y0, box.x1, box.y1] for box in boxes if box is not None])
+            return self._render_on_device(frames, corners, np.asarray(rows), mels)
+        out = frames.copy()
+        crops = np.stack([crop_face(frames[b], boxes[b]) for b in rows])  # type: ignore[arg-type]
         mouths = self.infer(crops, mels)
         for b, mouth in zip(rows, mouths):
             paste_face(out[b], boxes[b], mouth, self._mask)  # type: ignore[arg-type]
         return out
+
+    def _render_on_device(self, frames: np.ndarray, corners: np.ndarray, rows: np.ndarray,
+                          mels: np.ndarray) -> np.ndarray:
+        """The batch goes up once; crop, network and paste run on the device; the finished frames come down once."""
+        device = self._torch_device
+        with torch.inference_mode():
+            source = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+            # pasted into a copy, so a chunk retried after out-of-memory reads the original pixels
+            out = source.clone()
+            mel = torch.from_numpy(np.ascontiguousarray(mels)).to(device)
+
+            def chunk(start: int, stop: int) -> None:
+                windows = FaceWindows.plan(corners[start:stop], rows[start:stop], frames.shape[1:3], device)
+                # whole grey levels, as the uint8 crops the OpenCV path gives the network
+                crops = windows.crop(source, CROP).round_().clamp_(0, 255)
+                windows.paste(source, out, self._mouths(crops, mel[start:stop]), self._mask_on_device)
+
+            _, self._model_batch = run_batched(chunk, len(rows), self._model_batch)
+            return out.cpu().numpy()
 
     def infer(self, crops: np.ndarray, mels: np.ndarray) -> np.ndarray:
         """(N, 96, 96, 3) uint8 faces + (N, 80, 16) mel windows → (N, 96, 96, 3) uint8 faces.
@@ -150,18 +182,24 @@ class Wav2LipEngine:
 
     def _forward(self, crops: np.ndarray, mels: np.ndarray) -> np.ndarray:
         device = self._torch_device
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode():
             # uint8 crosses the bus (4× less than float); the GPU does the conversion
-            face = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-            masked = face.clone()
-            masked[:, :, CROP // 2 :] = 0.0
-            face_in = torch.cat((masked, face), dim=1)
-            if self._cuda:
-                face_in = face_in.contiguous(memory_format=torch.channels_last)
-            mel = torch.from_numpy(np.ascontiguousarray(mels)).to(device).unsqueeze(1)
-            pred = self._net(mel, face_in)
-            pixels = pred.float().mul_(255.0).round_().clamp_(0, 255).to(torch.uint8)
-            return pixels.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+            faces = torch.from_numpy(crops).to(device)
+            mel = torch.from_numpy(np.ascontiguousarray(mels)).to(device)
+            return self._mouths(faces, mel).to(torch.uint8).contiguous().cpu().numpy()
+
+    def _mouths(self, faces: torch.Tensor, mels: torch.Tensor) -> torch.Tensor:
+        """(N, 96, 96, 3) faces in 0..255 (uint8 or whole-number floats) + (N, 80, 16) mels on the
+        device → (N, 96, 96, 3) float32 whole numbers 0..255; only the network runs under autocast."""
+        face = faces.permute(0, 3, 1, 2).float() / 255.0  # a new tensor: the caller's faces stay as they are
+        masked = face.clone()
+        masked[:, :, CROP // 2 :] = 0.0
+        face_in = torch.cat((masked, face), dim=1)
+        if self._cuda:
+            face_in = face_in.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            pred: torch.Tensor = self._net(mels.unsqueeze(1), face_in)
+        return pred.float().mul_(255.0).round_().clamp_(0, 255).permute(0, 2, 3, 1)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self._cuda:
