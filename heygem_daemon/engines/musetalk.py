@@ -158,7 +158,7 @@ class MuseTalkEngine:
     def _generate(self, latents: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         models = self.models
         predicted = models.unet(latents.to(self._dtype), self._timestep, encoder_hidden_states=audio).sample
-        image = models.vae.decode(predicted / models.scaling_factor).sample
+        image = models.vae.decode((1 / models.scaling_factor) * predicted).sample
         return (image.float() / 2 + 0.5).clamp_(0.0, 1.0)
 
     def _reference_latents(self, source: torch.Tensor, avatar: Any, rows: np.ndarray,
