@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -223,25 +224,35 @@ def _landmarks_to_matrix(marks: np.ndarray, o: dict) -> np.ndarray:
 
 
 def _transform_tensor(data: np.ndarray, matrix: np.ndarray, o: dict) -> np.ndarray:
-    """MediaPipe TransformTensorBilinearV2: sample ``data`` (1, H, W, C) on the matrix's grid."""
-    _, height, width, _ = data.shape
+    """MediaPipe TransformTensorBilinearV2: sample ``data`` (1, H, W, C) on the matrix's grid.
+
+    The same arithmetic as the kernel (float64 coordinates, reads past the edge
+    are 0), on flat indices into a zero-padded copy: a third of the time of
+    fancy-indexing the 3-D map four times (it ran three times a frame)."""
+    _, height, width, channels = data.shape
     out_h, out_w = o["output_height"], o["output_width"]
-    xt, yt = matrix[0].astype(np.float64).copy(), matrix[1].astype(np.float64).copy()
-    xt[3] += xt[0] * 0.5 + xt[1] * 0.5 - 0.5
-    yt[3] += yt[0] * 0.5 + yt[1] * 0.5 - 0.5
-    ys, xs = np.mgrid[0:out_h, 0:out_w].astype(np.float64)
-    tx = xt[0] * xs + xt[1] * ys + xt[3]
-    ty = yt[0] * xs + yt[1] * ys + yt[3]
+    xt, yt = matrix[0].astype(np.float64), matrix[1].astype(np.float64)
+    xs, ys = _grid(out_h, out_w)
+    tx = xt[0] * xs + xt[1] * ys + (xt[3] + (xt[0] * 0.5 + xt[1] * 0.5 - 0.5))
+    ty = yt[0] * xs + yt[1] * ys + (yt[3] + (yt[0] * 0.5 + yt[1] * 0.5 - 0.5))
     inside = (tx >= 0) & (tx <= width - 1) & (ty >= 0) & (ty <= height - 1)
-    x0, y0 = np.floor(tx).astype(int), np.floor(ty).astype(int)
-    fx, fy = (tx - x0)[..., None], (ty - y0)[..., None]
-    padded = np.pad(data[0], ((0, 1), (0, 1), (0, 0)))  # reads past the edge are 0
-    x0c, y0c = np.clip(x0, 0, width - 1), np.clip(y0, 0, height - 1)
-    q11, q21 = padded[y0c, x0c], padded[y0c, x0c + 1]
-    q12, q22 = padded[y0c + 1, x0c], padded[y0c + 1, x0c + 1]
+    x0, y0 = np.floor(tx), np.floor(ty)
+    fx, fy = (tx - x0)[:, None], (ty - y0)[:, None]
+    padded = np.zeros((height + 1, width + 1, channels), np.float32)
+    padded[:height, :width] = data[0]
+    flat = padded.reshape(-1, channels)
+    top = np.clip(y0, 0, height - 1).astype(np.intp) * (width + 1) + np.clip(x0, 0, width - 1).astype(np.intp)
+    q11, q21, q12, q22 = flat[top], flat[top + 1], flat[top + width + 1], flat[top + width + 2]
     out = (1 - fy) * ((1 - fx) * q11 + fx * q21) + fy * ((1 - fx) * q12 + fx * q22)
     out[~inside] = 0.0
-    return out[None].astype(np.float32)
+    return out.reshape(1, out_h, out_w, channels).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat (x, y) float64 coordinates of a height x width grid, row by row."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    return xs.reshape(-1), ys.reshape(-1)
 
 
 def _transform_landmarks(marks: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -225,7 +225,8 @@ def _crop(bgr: np.ndarray, roi: Roi, size: int) -> np.ndarray:
     crop = cv2.warpAffine(bgr, matrix, (big, big), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if factor > 1:
         crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    return crop[:, :, ::-1].astype(np.float32) * np.float32(1 / 255)
+    # the same values as crop[:, :, ::-1].astype(np.float32) / 255, without the strided float copy
+    return np.multiply(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), np.float32(1 / 255), dtype=np.float32)
 
 
 def _to_frame(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

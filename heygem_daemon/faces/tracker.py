@@ -9,7 +9,9 @@ carried them; that release pinned numpy<2 and has no Python 3.13 wheel
 (docs/tracking.md compares the two: same landmarks to ~0.1 px).  Tracking runs in video
 mode: the face found in one frame gives the next frame's region, and the
 detector runs again whenever the mesh loses the face (a cut, a head turned
-away).
+away).  Each video is tracked in segments of 32 frames, each led in by a
+fresh detection on the 4 frames before it, so segments can run on worker
+processes side by side (``segments.py``, ``workers.py``).
 
 The whole video is tracked before the track is returned, so smoothing is an
 offline, centred (zero-phase) filter: it removes landmark jitter without the
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import cv2
 import numpy as np
 
 from ..logging import get_logger
 from .facemesh import FaceMesh
+from .segments import InProcess, Runner, SegmentResult, Segmenter
 from .track import FaceTrack
+from .workers import MeshWorkers
 
 log = get_logger()
 
@@ -35,8 +38,8 @@ NUM_LANDMARKS = 478
 #: a fast syllable's lip opening while removing the sub-pixel shimmer.
 SMOOTH_SIGMA_FRAMES = 1.0
 #: names the models and the pipeline in the face-track cache key: change it
-#: whenever either changes what the landmarks are
-PIPELINE = "facemesh-attention-v2"
+#: whenever either changes what the landmarks are (v3: tracked in segments, segments.py)
+PIPELINE = "facemesh-attention-v3"
 
 
 def _litert_version() -> str:
@@ -49,7 +52,12 @@ def _litert_version() -> str:
 
 
 class FaceTracker:
-    """Tracks the most prominent face through one video's frames."""
+    """Tracks the most prominent face through one video's frames at a time.
+
+    ``processes`` > 0 tracks each video's segments on that many worker
+    processes (``workers.py``); 0 tracks them in the caller's thread.  The
+    landmarks are the same either way.  A tracker with processes must be
+    ``close``d (or used as a context manager)."""
 
     def __init__(
         self,
@@ -58,64 +66,70 @@ class FaceTracker:
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
         smooth_sigma: float = SMOOTH_SIGMA_FRAMES,
+        processes: int = 0,
     ) -> None:
         self.max_side = max_side
         self._sigma = smooth_sigma
+        self._confidence = (min_detection_confidence, min_tracking_confidence)
         # built here, once: a daemon makes its trackers before READY, so no video pays for it
         self._mesh = FaceMesh(min_detection_confidence=min_detection_confidence,
                               min_tracking_confidence=min_tracking_confidence)
+        self.processes = processes
+        self._workers = self._start_workers() if processes > 0 else None
         self.name = f"litert-{_litert_version()}-{PIPELINE}-s{smooth_sigma:g}"
+
+    def __enter__(self) -> "FaceTracker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes, if any (the tracker tracks in-process afterwards)."""
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
+            self.processes = 0
+
+    def _start_workers(self) -> MeshWorkers:
+        detect, track = self._confidence
+        return MeshWorkers(self.processes, max_side=self.max_side, min_detection_confidence=detect,
+                           min_tracking_confidence=track)
+
+    def segmenter(self) -> Segmenter:
+        """A new video's frames → raw landmarks, on the workers when there are any."""
+        if self._workers is not None and not self._workers.alive():
+            log.warning("tracking_workers_restarted", processes=self.processes)
+            self._workers.close()
+            self._workers = self._start_workers()
+        runner: Runner = self._workers if self._workers is not None else InProcess(self._mesh)
+        return Segmenter(runner, self.max_side)
 
     def track(self, frames: Iterable[np.ndarray]) -> FaceTrack:
         """Track one video's frames (BGR uint8, in order); absent faces get present=False."""
-        raw: list[np.ndarray | None] = []
-        with self._open_mesh() as mesh:
+        segmenter = self.segmenter()
+        parts: list[SegmentResult] = []
+        try:
             for frame in frames:
-                raw.append(self._landmarks(mesh, frame))
-        track = _assemble(raw, self._sigma, self.name)
+                segmenter.push(frame)
+                parts.extend(segmenter.take())
+            segmenter.end()
+            parts.extend(segmenter.take(wait=True))
+        finally:
+            segmenter.close()
+        track = assemble(parts, self._sigma, self.name)
         log.debug("tracker_finished", frames=len(track), with_face=track.frames_with_face)
         return track
 
-    def _open_mesh(self) -> FaceMesh:
-        # One mesh per tracker, kept: building the attention mesh's stages costs ~0.8 s
-        # (a sixth of a short video's whole job). Its only per-video state, the region
-        # tracked from frame to frame, is cleared here and when a video's ``with`` ends.
-        self._mesh.close()
-        return self._mesh
 
-    def _landmarks(self, mesh: FaceMesh, frame: np.ndarray) -> np.ndarray | None:
-        """Normalised (478, 2) landmarks of one frame, or None when no face is found."""
-        small = _downscale(frame, self.max_side)
-        points = mesh.process(small)
-        if points is None:
-            return None
-        height, width = small.shape[:2]
-        return (points / np.float32([width, height])).astype(np.float32)
-
-
-def _downscale(frame: np.ndarray, max_side: int) -> np.ndarray:
-    """Shrink so the longer side is at most ``max_side``; landmarks are normalised anyway.
-
-    mediapipe's tracker did the same, and the engine's thresholds were set on
-    its landmarks: sampling the face from the full frame instead moved the
-    landmarks of rendered (warped) mouths by up to 0.01 of the eye distance
-    (docs/tracking.md)."""
-    height, width = frame.shape[:2]
-    scale = max_side / max(height, width)
-    if scale >= 1.0:
-        return frame
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-
-
-def _assemble(raw: list[np.ndarray | None], sigma: float, name: str) -> FaceTrack:
-    """Stack per-frame results into compact arrays, smooth them, derive boxes."""
-    count = len(raw)
-    present = np.array([r is not None for r in raw], dtype=bool)
-    marks = np.full((count, NUM_LANDMARKS, 2), np.nan, dtype=np.float32)
-    for index, points in enumerate(raw):
-        if points is not None:
-            marks[index] = points
+def assemble(parts: list[SegmentResult], sigma: float, name: str) -> FaceTrack:
+    """One track from segments' raw landmarks: stacked, smoothed, with boxes."""
+    if parts:
+        marks = np.concatenate([part.marks for part in parts])
+        present = np.concatenate([part.present for part in parts])
+    else:
+        marks = np.zeros((0, NUM_LANDMARKS, 2), np.float32)
+        present = np.zeros(0, bool)
     marks = smooth_segments(marks, present, sigma)
     return FaceTrack(boxes=_boxes(marks, present), landmarks=marks, present=present, tracker=name)
 

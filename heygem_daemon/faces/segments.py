@@ -1,0 +1,174 @@
+"""Tracking in fixed segments, so that one video's frames can be tracked on several cores at once.
+
+Tracking is sequential: each frame's face region comes from the previous
+frame's landmarks, so a single video ran on one core whatever the machine
+(120 frames/s on a 16-core server, the pipeline's limit; docs/tracking.md).
+Here a video is cut into segments of ``SEGMENT_FRAMES``; each starts from a
+fresh detection on the ``WARMUP_FRAMES`` frames before it (whose results are
+dropped), so segments are independent and can run side by side.  The
+warm-up matters: a region from a detection lands ~0.5-1.4 px from the
+tracked one, and each tracked frame halves that (measured on face_1, face_4
+and talk_en_40s: 0.03-0.07 px after four frames, the size of LiteRT's own
+rounding against mediapipe's).
+
+The cut points depend only on the frame numbers, never on how many
+processes run the segments, so a track (and the cache entry made from it) is
+the same in-process and on any number of workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .facemesh import NUM_LANDMARKS, FaceMesh
+
+#: frames tracked from one fresh detection; also how far tracking may run behind the decode
+SEGMENT_FRAMES = 32
+#: frames tracked before a segment and dropped, so its first region is a tracked one
+WARMUP_FRAMES = 4
+
+
+@dataclass
+class SegmentResult:
+    """One segment's raw landmarks, normalised to the frame."""
+
+    #: (n, 478, 2) float32, NaN where no face
+    marks: np.ndarray
+    #: (n,) bool
+    present: np.ndarray
+
+
+def track_segment(mesh: FaceMesh, frames: np.ndarray, warm: int) -> SegmentResult:
+    """Landmarks of ``frames[warm:]`` (downscaled BGR), the first ``warm`` frames only leading in."""
+    mesh.close()
+    try:
+        for frame in frames[:warm]:
+            mesh.process(frame)
+        count = len(frames) - warm
+        marks = np.full((count, NUM_LANDMARKS, 2), np.nan, dtype=np.float32)
+        present = np.zeros(count, dtype=bool)
+        for index in range(count):
+            frame = frames[warm + index]
+            points = mesh.process(frame)
+            if points is not None:
+                height, width = frame.shape[:2]
+                marks[index] = (points / np.float32([width, height])).astype(np.float32)
+                present[index] = True
+        return SegmentResult(marks, present)
+    finally:
+        mesh.close()
+
+
+def downscale(frame: np.ndarray, max_side: int) -> np.ndarray:
+    """Shrink so the longer side is at most ``max_side``; landmarks are normalised anyway.
+
+    mediapipe's tracker did the same, and the engine's thresholds were set on
+    its landmarks: sampling the face from the full frame instead moved the
+    landmarks of rendered (warped) mouths by up to 0.01 of the eye distance
+    (docs/tracking.md)."""
+    height, width = frame.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1.0:
+        return frame
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+class Runner(Protocol):
+    """Runs segments: in this process, or on worker processes (``workers.MeshWorkers``)."""
+
+    def slot(self, shape: tuple[int, int, int], count: int) -> np.ndarray:
+        """A (count, *shape) uint8 buffer to put the next segment's frames in."""
+
+    def submit(self, count: int, warm: int) -> None:
+        """Track the ``count`` frames put in the last slot; may wait for a free worker."""
+
+    def results(self, wait: bool) -> list[SegmentResult]:
+        """Finished segments in submission order: those done now, or (``wait``) all."""
+
+    def drain(self) -> None:
+        """Forget segments still running (a video stopped early)."""
+
+
+class InProcess:
+    """Segments tracked at once, in the caller's thread."""
+
+    def __init__(self, mesh: FaceMesh) -> None:
+        self._mesh = mesh
+        self._buffer = np.empty(0, np.uint8)
+        self._view = np.empty((0, 1, 1, 3), np.uint8)
+        self._done: list[SegmentResult] = []
+
+    def slot(self, shape: tuple[int, int, int], count: int) -> np.ndarray:
+        size = count * int(np.prod(shape))
+        if self._buffer.size < size:
+            self._buffer = np.empty(size, np.uint8)
+        self._view = self._buffer[:size].reshape(count, *shape)
+        return self._view
+
+    def submit(self, count: int, warm: int) -> None:
+        self._done.append(track_segment(self._mesh, self._view[:count], warm))
+
+    def results(self, wait: bool) -> list[SegmentResult]:
+        done, self._done = self._done, []
+        return done
+
+    def drain(self) -> None:
+        self._done = []
+
+
+class Segmenter:
+    """One video's frames in order → raw landmarks in order, one segment at a time."""
+
+    def __init__(self, runner: Runner, max_side: int) -> None:
+        self._runner = runner
+        self._max_side = max_side
+        self._lead: list[np.ndarray] = []  # the previous segment's last frames: the next one's warm-up
+        self._filled = 0
+        self._slot: np.ndarray | None = None
+        self._shape: tuple[int, int, int] | None = None
+        self.pushed = 0
+
+    def push(self, frame: np.ndarray) -> None:
+        small = downscale(frame, self._max_side)
+        if self._slot is None:
+            self._open(small.shape)
+        assert self._slot is not None
+        self._slot[len(self._lead) + self._filled] = small
+        self._filled += 1
+        self.pushed += 1
+        if self._filled == SEGMENT_FRAMES:
+            self._submit()
+
+    def end(self) -> None:
+        if self._filled:
+            self._submit()
+
+    def take(self, wait: bool = False) -> list[SegmentResult]:
+        """Segments finished since the last call, in order; ``wait``: all of them (after ``end``)."""
+        return self._runner.results(wait)
+
+    def close(self) -> None:
+        """Drop whatever is still being tracked; the runner is ready for another video."""
+        self._slot = None
+        self._runner.drain()
+
+    def _open(self, shape: tuple[int, ...]) -> None:
+        if self._shape is not None and shape != self._shape:
+            raise ValueError(f"frame size changed mid-video: {shape} after {self._shape}")
+        self._shape = (int(shape[0]), int(shape[1]), int(shape[2]))
+        self._slot = self._runner.slot(self._shape, len(self._lead) + SEGMENT_FRAMES)
+        for index, frame in enumerate(self._lead):
+            self._slot[index] = frame
+
+    def _submit(self) -> None:
+        assert self._slot is not None
+        warm, count = len(self._lead), len(self._lead) + self._filled
+        tail = self._slot[max(warm, count - WARMUP_FRAMES):count]
+        self._lead = [frame.copy() for frame in tail]
+        self._runner.submit(count, warm)
+        self._slot, self._filled = None, 0

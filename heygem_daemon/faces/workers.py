@@ -1,0 +1,202 @@
+"""Worker processes that track one video's segments side by side (``segments.py``).
+
+Threads do not scale here: the mesh's numpy operators and the per-frame
+Python hold the GIL (ARCHITECTURE §8: 4 videos as threads 253 frames/s, as
+processes 480).  Each worker builds its own face mesh once and lives as long
+as its tracker.  Frames travel through shared-memory slots (one per segment
+in flight plus the one being filled), results (~120 KB a segment) through a
+pipe.
+
+Owned like every process here: started by the tracker, stopped by ``close``
+(a sentinel, then terminate, then kill); the slot files are unlinked as soon
+as every worker has mapped them, so none is left behind even after a crash.
+A worker ignores SIGINT and SIGTERM (the daemon decides how a stop goes) and
+exits when its pipe closes, so it never outlives the daemon.
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing
+import os
+import signal
+import tempfile
+from collections import deque
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from ..logging import get_logger
+from .facemesh import FaceMesh
+from .segments import SEGMENT_FRAMES, WARMUP_FRAMES, SegmentResult, track_segment
+
+log = get_logger()
+
+#: the daemon runs threads; a forked child would inherit locks they hold
+_CONTEXT = multiprocessing.get_context("spawn")
+#: seconds a worker may take to start (imports, building its mesh) or to stop
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 5.0
+
+
+class TrackingWorkerError(RuntimeError):
+    """A tracking worker failed or exited; the video's tracking cannot go on."""
+
+
+class MeshWorkers:
+    """``processes`` face-mesh workers for one tracker (one video at a time)."""
+
+    def __init__(self, processes: int, *, max_side: int, threads: int = 1,
+                 min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5) -> None:
+        if processes < 1:
+            raise ValueError("MeshWorkers needs at least one process")
+        self._slot_bytes = (SEGMENT_FRAMES + WARMUP_FRAMES) * max_side * max_side * 3
+        self._maps: list[mmap.mmap] = []
+        self._done: list[SegmentResult] = []
+        self._conns: list[Connection] = []
+        self._procs: list[multiprocessing.process.BaseProcess] = []
+        paths = [self._new_slot() for _ in range(processes + 1)]
+        try:
+            for number in range(processes):
+                parent, child = _CONTEXT.Pipe()
+                proc = _CONTEXT.Process(
+                    target=_serve, name=f"face-tracker-{number}", daemon=True,
+                    args=(child, paths, self._slot_bytes, threads, min_detection_confidence,
+                          min_tracking_confidence))
+                proc.start()
+                child.close()
+                self._conns.append(parent)
+                self._procs.append(proc)
+            for conn in self._conns:
+                if not conn.poll(START_TIMEOUT_S) or conn.recv() != "ready":
+                    raise TrackingWorkerError("a face-tracking worker did not start")
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            for path in paths:
+                os.unlink(path)
+        self._idle = deque(range(processes))
+        self._free = deque(range(processes + 1))
+        self._flight: deque[tuple[int, int]] = deque()  # (worker, slot), oldest first
+        self._filling: int | None = None
+        self._shape: tuple[int, ...] = ()
+        log.debug("tracking_workers_started", processes=processes)
+
+    @property
+    def processes(self) -> int:
+        return len(self._procs)
+
+    def alive(self) -> bool:
+        return bool(self._procs) and all(proc.is_alive() for proc in self._procs)
+
+    def _new_slot(self) -> str:
+        folder = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # RAM-backed where there is one
+        fd, path = tempfile.mkstemp(prefix="heygem-faces-", suffix=".frames", dir=folder)
+        try:
+            os.ftruncate(fd, self._slot_bytes)
+            self._maps.append(mmap.mmap(fd, self._slot_bytes))
+        finally:
+            os.close(fd)
+        return path
+
+    # -- segments.Runner -------------------------------------------------------------------------
+    def slot(self, shape: tuple[int, int, int], count: int) -> np.ndarray:
+        if count * int(np.prod(shape)) > self._slot_bytes:
+            raise ValueError(f"{count} frames of {shape} do not fit a tracking slot")
+        self._filling = self._free.popleft()
+        self._shape = (count, *shape)
+        return np.ndarray(self._shape, np.uint8, buffer=self._maps[self._filling])
+
+    def submit(self, count: int, warm: int) -> None:
+        assert self._filling is not None
+        while not self._idle:
+            self._done.append(self._receive())
+        worker = self._idle.popleft()
+        self._conns[worker].send((self._filling, self._shape[1:], count, warm))
+        self._flight.append((worker, self._filling))
+        self._filling = None
+
+    def results(self, wait: bool) -> list[SegmentResult]:
+        done, self._done = self._done, []
+        while self._flight and (wait or self._conns[self._flight[0][0]].poll()):
+            done.append(self._receive())
+        return done
+
+    def drain(self) -> None:
+        """Wait out the segments in flight and drop them: the next video starts clean."""
+        while self._flight:
+            try:
+                self._receive()
+            except TrackingWorkerError:
+                pass
+        self._done = []
+        if self._filling is not None:
+            self._free.append(self._filling)
+            self._filling = None
+
+    def _receive(self) -> SegmentResult:
+        worker, slot = self._flight.popleft()
+        try:
+            reply = self._conns[worker].recv()
+        except (EOFError, OSError) as exc:
+            raise TrackingWorkerError(f"face-tracking worker {worker} exited") from exc
+        finally:
+            self._idle.append(worker)
+            self._free.append(slot)
+        if reply[0] != "ok":
+            raise TrackingWorkerError(f"face-tracking worker {worker} failed: {reply[1]}")
+        return SegmentResult(reply[1], reply[2])
+
+    # -- lifetime ----------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop every worker: the sentinel, then terminate, then kill; release the slots."""
+        for conn in self._conns:
+            try:
+                conn.send(None)
+            except OSError:
+                pass
+        for proc in self._procs:
+            proc.join(STOP_TIMEOUT_S)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(STOP_TIMEOUT_S)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for conn in self._conns:
+            conn.close()
+        for mapped in self._maps:
+            try:
+                mapped.close()
+            except BufferError:  # a slot's array is still referenced: it goes with it
+                pass
+        self._procs, self._conns, self._maps = [], [], []
+
+
+def _serve(conn: Connection, paths: list[str], slot_bytes: int, threads: int, detect: float,
+           track: float) -> None:
+    """A worker's life: map the slots, build the mesh, then track segments until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    maps = []
+    for path in paths:
+        with open(path, "r+b") as fh:
+            maps.append(mmap.mmap(fh.fileno(), slot_bytes))
+    mesh = FaceMesh(min_detection_confidence=detect, min_tracking_confidence=track, threads=threads)
+    conn.send("ready")
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        slot, shape, count, warm = task
+        frames = np.ndarray((count, *shape), np.uint8, buffer=maps[slot])
+        try:
+            result = track_segment(mesh, frames, warm)
+        except Exception as exc:  # sent back: the parent raises it for the video being tracked
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            continue
+        conn.send(("ok", result.marks, result.present))

@@ -1,0 +1,60 @@
+"""Tracking on worker processes: the same landmarks as in-process, and nothing left behind."""
+
+from __future__ import annotations
+
+import glob
+import multiprocessing
+
+import numpy as np
+import pytest
+
+from heygem_daemon.faces.segments import SEGMENT_FRAMES
+from heygem_daemon.faces.session import TrackingSession
+from heygem_daemon.faces.tracker import FaceTracker
+
+
+@pytest.fixture(scope="module")
+def frames(face_1_frames) -> list[np.ndarray]:
+    # two whole segments and a part: the cut points and the short last segment are covered
+    return face_1_frames[: 2 * SEGMENT_FRAMES + 5]
+
+
+def _leftovers() -> tuple[list, list[str]]:
+    return multiprocessing.active_children(), glob.glob("/dev/shm/heygem-faces-*")
+
+
+def test_workers_give_the_in_process_track_and_stop_cleanly(frames):
+    """Two worker processes track a video to exactly the in-process landmarks; close leaves no
+    process and no shared-memory file, and a second close does nothing."""
+    expected = FaceTracker().track(iter(frames))
+    with FaceTracker(processes=2) as tracker:
+        assert _leftovers()[1] == []  # the slot files are unlinked once mapped
+        got = tracker.track(iter(frames))
+        again = tracker.track(iter(frames))
+    tracker.close()
+    assert np.array_equal(expected.present, got.present)
+    assert np.array_equal(expected.landmarks, got.landmarks, equal_nan=True)
+    assert np.array_equal(got.landmarks, again.landmarks, equal_nan=True)
+    assert _leftovers() == ([], [])
+
+
+def test_a_session_stopped_mid_video_leaves_the_workers_ready_for_the_next(frames):
+    """Closing a session with segments in flight drops them; the next video is tracked as a fresh one."""
+    expected = FaceTracker().track(iter(frames[:40]))
+    with FaceTracker(processes=2) as tracker:
+        with TrackingSession(tracker) as session:
+            for frame in frames:
+                session.push(frame)
+        got = tracker.track(iter(frames[:40]))
+    assert np.array_equal(expected.landmarks, got.landmarks, equal_nan=True)
+    assert _leftovers() == ([], [])
+
+
+def test_a_dead_worker_is_replaced_for_the_next_video(frames):
+    """A worker killed between videos is restarted; the next video tracks normally."""
+    with FaceTracker(processes=1) as tracker:
+        tracker._workers._procs[0].kill()  # type: ignore[union-attr]
+        tracker._workers._procs[0].join()  # type: ignore[union-attr]
+        track = tracker.track(iter(frames[:10]))
+    assert track.frames_with_face == 10
+    assert _leftovers() == ([], [])
