@@ -17,11 +17,21 @@ def _settings_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outbox", type=Path)
     parser.add_argument("--engine", dest="default_engine")
     parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--workers", type=int)
+    parser.add_argument("--workers", type=_workers, help='videos rendered at once: 1..64 or "auto"')
     parser.add_argument("--settle-seconds", type=float, dest="settle_seconds")
     parser.add_argument("--poll-interval", type=float, dest="poll_interval")
     parser.add_argument("--polling", choices=["auto", "always"])
     parser.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
+
+
+def _workers(text: str) -> int | str:
+    """``--workers 4`` or ``--workers auto``; the settings check the range."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number or "auto", got {text!r}') from None
 
 
 _SETTING_KEYS = ("inbox", "outbox", "default_engine", "device", "workers", "settle_seconds",

@@ -164,7 +164,8 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
             version = out.splitlines()[0] if out else ""
         checks.append((tool, exe is not None, version or "not found: install ffmpeg (apt install ffmpeg)"))
     checks.append(_gpu_check(settings))
-    configure_runtime(settings)  # engines load here as they do in the daemon
+    plan = configure_runtime(settings)  # engines load here as they do in the daemon
+    checks.append(("runtime", True, plan.summary()))
     checks.append(_default_engine_check(settings))
     checks.append(_engine_check(settings))
     checks.append(_musetalk_check(settings))
@@ -177,17 +178,17 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
         checks.append(_publish_check(name, team))
     checks += _notify_checks(settings)
     checks.append(_retention_check(settings))
-    checks += _executor_checks(settings)
+    checks += _executor_checks(settings, plan.workers)
     essential_ok = all(ok for name, ok, _ in checks if not name.startswith(("engine", "speech", "notify")))
     for name, ok, detail in checks:
         print(f"[{'ok' if ok else 'FAIL'}] {name}: {detail}")
     return 0 if essential_ok else 1
 
 
-def _executor_checks(settings: Settings) -> list[tuple[str, bool, str]]:
+def _executor_checks(settings: Settings, workers: int) -> list[tuple[str, bool, str]]:
     """Where videos render; for a Ray cluster, its nodes, their GPUs and the engines each can run."""
     if settings.executor == "local":
-        return [("executor", True, f"local: {settings.workers} video(s) at a time on this host")]
+        return [("executor", True, f"local: {workers} video(s) at a time on this host")]
     from .engines.registry import EngineRegistry
     from .executors.ray_cluster import describe_cluster
     from .service import engine_config

@@ -6,49 +6,165 @@ parallel (``workers > 1``), each thread restoring what another had just set.  So
 the daemon decides it here, before any engine is created, and nothing changes it
 afterwards.  The other switches live here too: the warnings filter, cuDNN's
 kernel search and transformers' progress bars.
+
+How many videos are in flight (``workers``, "auto" included) and the threads each
+gets are decided here too, once, from the machine (``Machine.here``), and
+``doctor`` prints the same decision (``RuntimePlan.summary``).
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import asdict, dataclass
 
 from .logging import get_logger
 from .settings import Settings
 
 log = get_logger()
 
+#: cores one video in flight keeps busy: the decoder, the face tracking, the hand-off to
+#: the engine and libx264 (four bare 720p transcodes side by side on 16 cores: 851 frames/s)
+CORES_PER_VIDEO = 4
+#: host memory one more video in flight needs: its frames in flight (~0.25 GB), its
+#: tracker and its face track; a whole one-video daemon peaks at 0.65-1.0 GB (docs/throughput.md)
+HOST_BYTES_PER_VIDEO = 1 << 30
+#: GPU memory one more video in flight needs with the wav2lip engine at 1080p: a batch of
+#: 128 frames and its pasted copy (1.6 GB), the face windows in float32 (~1.2 GB) and the
+#: network's activations; an estimate until gpu_check.py's "peak GPU memory" line is measured
+GPU_BYTES_PER_VIDEO = 4 << 30
+#: GPU memory kept for the resident models of every engine (shared by all videos)
+GPU_BYTES_FOR_MODELS = 8 << 30
+#: more videos than this only queue on one GPU and one interpreter lock
+MAX_AUTO_WORKERS = 16
 
-def torch_threads(settings: Settings, cores: int | None = None) -> int:
+
+@dataclass(frozen=True)
+class Machine:
+    """What the decision is made from."""
+
+    cores: int
+    #: host memory available now (MemAvailable)
+    memory_bytes: int
+    #: free memory of the GPU the engines run on; None: they run on the CPU
+    gpu_free_bytes: int | None = None
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.gpu_free_bytes is not None
+
+    @classmethod
+    def here(cls, device: str) -> "Machine":
+        """This host: the cores this process may use, available memory and the engines' GPU."""
+        return cls(cores=len(os.sched_getaffinity(0)), memory_bytes=_available_memory(),
+                   gpu_free_bytes=_gpu_free_bytes(device))
+
+
+@dataclass(frozen=True)
+class RuntimePlan:
+    """Videos in flight and the threads each gets: decided once at start-up, reported by doctor."""
+
+    workers: int
+    #: why that many ("4 (set)" or the "auto" rule with its numbers)
+    workers_rule: str
+    #: cores shared out per video in flight (the tracker's worker processes come out of it)
+    cores_per_video: int
+    #: torch intra-op threads (process-wide)
+    torch_threads: int
+    #: OpenCV's parallel_for threads (process-wide)
+    opencv_threads: int
+    #: LiteRT interpreter threads per face mesh
+    tracker_threads: int
+    #: libx264's threads per encoder ("auto": x264's own choice, about 1.5 per core)
+    encoder_threads: str
+
+    def summary(self) -> str:
+        return (f"{self.workers} video(s) in flight ({self.workers_rule}); per process: torch {self.torch_threads} "
+                f"thread(s), OpenCV {self.opencv_threads}; per video: {self.cores_per_video} core(s), face mesh "
+                f"{self.tracker_threads} interpreter thread(s), encoder threads {self.encoder_threads}")
+
+
+def decide_runtime(settings: Settings, machine: Machine | None = None) -> RuntimePlan:
+    """The plan for ``settings`` on ``machine`` (default: this host)."""
+    machine = machine or Machine.here(settings.device)
+    if settings.workers == "auto":
+        workers, rule = auto_workers(machine)
+    else:
+        workers, rule = settings.workers, "set"
+    share = max(1, machine.cores // workers)
+    return RuntimePlan(
+        workers=workers, workers_rule=rule, cores_per_video=share,
+        torch_threads=torch_threads(settings, machine.cores, workers=workers, on_gpu=machine.on_gpu),
+        # OpenCV's default is every core per call; with several videos converting frames at once
+        # that oversubscribes the cores, so each video's calls get its share
+        opencv_threads=share,
+        # parallel videos and the tracker's worker processes scale; interpreter threads barely do
+        # (one video 129 -> 152 frames/s with 4 threads on 16 cores, ARCHITECTURE section 8)
+        tracker_threads=1,
+        # not set: x264 picks its frame threads from the cores, and waits on the pipe when it has nothing to do
+        encoder_threads="auto",
+    )
+
+
+def auto_workers(machine: Machine) -> tuple[int, str]:
+    """``workers = "auto"``: the fewest of what the cores, the host memory and the GPU memory carry."""
+    limits = {
+        f"{machine.cores} cores // {CORES_PER_VIDEO} per video": machine.cores // CORES_PER_VIDEO,
+        f"{machine.memory_bytes / 2**30:.1f} GiB available // {HOST_BYTES_PER_VIDEO / 2**30:g} GiB per video":
+            machine.memory_bytes // HOST_BYTES_PER_VIDEO,
+    }
+    if machine.gpu_free_bytes is not None:
+        free = machine.gpu_free_bytes
+        limits[f"{free / 2**30:.1f} GiB free on the GPU, {GPU_BYTES_FOR_MODELS / 2**30:g} kept for the models, "
+               f"// {GPU_BYTES_PER_VIDEO / 2**30:g} GiB per video"] = (free - GPU_BYTES_FOR_MODELS) // GPU_BYTES_PER_VIDEO
+    workers = max(1, min(MAX_AUTO_WORKERS, *limits.values()))
+    return workers, "auto: the least of " + ", ".join(f"{why} = {n}" for why, n in limits.items()) \
+        + f", at least 1 and at most {MAX_AUTO_WORKERS}"
+
+
+def torch_threads(settings: Settings, cores: int | None = None, *, workers: int | None = None,
+                  on_gpu: bool = False) -> int:
     """The intra-op thread count for torch.
 
-    The builtin engine's warp works on small crops that lose far more to thread
-    hand-offs than they gain (measured 8 ms vs 650 ms a batch on a busy 2-core
+    The builtin engine's warp on the CPU works on small crops that lose far more to
+    thread hand-offs than they gain (measured 8 ms vs 650 ms a batch on a busy 2-core
     box) while the decoder, tracker and encoder need the other cores: one thread.
-    Network engines on the CPU get the cores shared out between the parallel videos.
+    Network engines on the CPU, and whatever torch does on the host when the engines
+    run on a GPU, get the cores shared out between the parallel videos.  (Until
+    2026-12 a GPU host with the builtin default got one thread too: the 16-core H200
+    logged ``torch_threads: 1`` while its jobs asked for wav2lip.)
     """
-    if settings.default_engine == "builtin":
+    if settings.default_engine == "builtin" and not on_gpu:
         return 1
     available = cores if cores is not None else len(os.sched_getaffinity(0))
-    return max(1, available // settings.workers)
+    if workers is None:
+        workers = settings.workers if isinstance(settings.workers, int) else 1
+    return max(1, available // workers)
 
 
-def configure_runtime(settings: Settings) -> None:
-    """Set the process-wide switches; called once by the daemon before it creates an engine."""
+def configure_runtime(settings: Settings, plan: RuntimePlan | None = None) -> RuntimePlan:
+    """Set the process-wide switches; called once by the daemon before it creates an engine.
+
+    ``plan``: the decision already made for this start-up (the daemon makes it before
+    its executor); without it one is made here."""
+    import cv2
     import torch
+
+    plan = plan or decide_runtime(settings)
 
     # watchdog 7 warns when a recursive inotify watch re-adds a callback for a
     # folder created and removed quickly (our claim renames); harmless, and the
     # scan is the source of truth anyway
     warnings.filterwarnings("ignore", message="Callback with id", category=RuntimeWarning)
-    threads = torch_threads(settings)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(plan.torch_threads)
+    cv2.setNumThreads(plan.opencv_threads)
     if settings.models.wav2lip is not None:
         # Wav2Lip's batches have one shape: let cuDNN time its kernels once and keep the
         # fastest (the channels-last fp16 ones); no effect without CUDA
         torch.backends.cudnn.benchmark = True
     _quiet_progress_bars()
-    log.info("runtime_configured", torch_threads=threads, cudnn_benchmark=torch.backends.cudnn.benchmark)
+    log.info("runtime_configured", **asdict(plan), cudnn_benchmark=torch.backends.cudnn.benchmark)
+    return plan
 
 
 def _quiet_progress_bars() -> None:
@@ -56,3 +172,30 @@ def _quiet_progress_bars() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+
+
+def _available_memory() -> int:
+    """MemAvailable from /proc/meminfo (free pages alone would count the page cache as used)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def _gpu_free_bytes(device: str) -> int | None:
+    """Free memory on the GPU the engines will use; None when they run on the CPU."""
+    if device == "cpu":
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None  # "auto" falls back to the CPU; "cuda:N" fails when the engine is made
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        return None
+    free, _total = torch.cuda.mem_get_info(index)
+    return int(free)

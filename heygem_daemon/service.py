@@ -36,7 +36,7 @@ from .jobs.runner import JobRunner
 from .jobs.scheduler import QueuedJob, Scheduler
 from .jobs.spec import check_addresses, split_by_domain
 from .logging import get_logger
-from .runtime import configure_runtime
+from .runtime import configure_runtime, decide_runtime
 from .media import kill_owned
 from .notify.announce import Announcer, send_spooled
 from .notify.dispatcher import Dispatcher
@@ -146,8 +146,10 @@ class Daemon:
         self.wake = threading.Event()
         engines = {**settings.engines, **(extra_engines or {})}
         self.engines = EngineRegistry(engine_config(settings), engines)
+        #: videos in flight and threads per video, decided once ("auto" included); applied in start()
+        self.runtime = decide_runtime(settings)
         #: where every team's videos render (its trackers and face cache are shared by all teams)
-        self.executor = create_executor(settings, engines)
+        self.executor = create_executor(settings, engines, workers=self.runtime.workers)
         self.dispatcher = Dispatcher(settings.notify.queue_size)
         #: every team's notifications, on disk from before a job is published until delivered
         self.spool = Spool(settings.state_path / "notify")
@@ -208,7 +210,7 @@ class Daemon:
     def start(self) -> None:
         for team in self.teams:
             self._start_team(team)
-        configure_runtime(self.settings)
+        configure_runtime(self.settings, self.runtime)
         for team in self.teams:
             team.watcher.start()
         self._load_models()

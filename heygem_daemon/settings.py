@@ -262,7 +262,9 @@ class Settings(BaseSettings):
     #: a job that crashed the daemon this many times is failed instead of retried
     max_attempts: int = Field(5, ge=1)
     device: str = "auto"
-    workers: int = Field(1, ge=1, le=64)
+    #: videos of a job rendered at the same time (1..64), or "auto": from the cores and the
+    #: host's and GPU's free memory (runtime.auto_workers; ``doctor`` prints the choice)
+    workers: int | Literal["auto"] = 1
     keep_sources: bool = True
     stop_timeout_s: float = Field(60.0, gt=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -284,6 +286,16 @@ class Settings(BaseSettings):
     #: the extra is installed and a cluster answers at ``ray.address``, else local
     executor: ExecutorName = "local"
     ray: RaySettings = Field(default_factory=lambda: RaySettings())
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers_shape(cls, value: Any) -> Any:
+        text = str(value).strip()
+        if text == "auto":
+            return "auto"
+        if isinstance(value, bool) or not text.isdigit() or not 1 <= int(text) <= 64:
+            raise ValueError(f'workers must be "auto" or a whole number from 1 to 64, not {value!r}')
+        return int(text)
 
     @field_validator("device")
     @classmethod

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from heygem_daemon.runtime import configure_runtime, torch_threads
+import pytest
+
+from heygem_daemon.runtime import Machine, configure_runtime, decide_runtime, torch_threads
 from heygem_daemon.settings import Settings
+
+GiB = 1 << 30
+#: the box these tests run on, and the lent GPU server of issue 23 (16 cores, an H200)
+TWO_CORE_BOX = Machine(cores=2, memory_bytes=20 * GiB)
+H200_SERVER = Machine(cores=16, memory_bytes=120 * GiB, gpu_free_bytes=139 * GiB)
 
 
 def test_the_builtin_engine_gets_one_torch_thread():
@@ -65,6 +72,76 @@ def test_only_runtime_sets_process_wide_switches():
 
     package = Path(__file__).resolve().parents[1] / "heygem_daemon"
     switches = ("set_num_threads(", "warnings.filterwarnings(", "cudnn.benchmark =", "disable_progress_bar(",
-                "enable_progress_bar(")
+                "enable_progress_bar(", "setNumThreads(")
     setters = sorted({p.name for p in package.rglob("*.py") for s in switches if s in p.read_text(encoding="utf-8")})
     assert ["runtime.py"] == setters
+
+
+def test_auto_workers_on_a_two_core_box_is_one_video():
+    """workers = "auto" on 2 cores: one video in flight, with both cores for its threads."""
+    plan = decide_runtime(Settings(workers="auto"), TWO_CORE_BOX)
+    assert (1, 2, 2) == (plan.workers, plan.cores_per_video, plan.opencv_threads)
+    assert plan.workers_rule.startswith("auto: the least of 2 cores // 4 per video = 0")
+
+
+def test_auto_workers_on_the_h200_server_is_four_videos_of_four_cores():
+    """16 cores and a 139 GiB GPU: the cores decide (16 // 4); torch and OpenCV get 4 threads each."""
+    plan = decide_runtime(Settings(workers="auto", default_engine="builtin"), H200_SERVER)
+    assert (4, 4, 4, 4) == (plan.workers, plan.cores_per_video, plan.torch_threads, plan.opencv_threads)
+
+
+@pytest.mark.parametrize("machine, expected", [
+    (Machine(cores=64, memory_bytes=120 * GiB, gpu_free_bytes=12 * GiB), 1),  # (12 - 8) // 4
+    (Machine(cores=64, memory_bytes=120 * GiB, gpu_free_bytes=24 * GiB), 4),  # (24 - 8) // 4
+    (Machine(cores=64, memory_bytes=3 * GiB + 5), 3),                         # host memory
+    (Machine(cores=256, memory_bytes=1024 * GiB), 16),                        # the cap
+    (Machine(cores=64, memory_bytes=120 * GiB, gpu_free_bytes=2 * GiB), 1),   # never below one
+])
+def test_auto_workers_is_the_least_the_machine_carries(machine: Machine, expected: int):
+    """Cores // 4, available memory // 1 GiB and (free GPU memory - 8 GiB) // 4 GiB, at least 1, at most 16."""
+    assert expected == decide_runtime(Settings(workers="auto"), machine).workers
+
+
+def test_a_set_worker_count_is_kept_and_shares_the_cores():
+    """workers = 2 on 16 cores stays 2; each video's share is 8 cores."""
+    plan = decide_runtime(Settings(workers=2, default_engine="wav2lip"), H200_SERVER)
+    assert (2, "set", 8, 8) == (plan.workers, plan.workers_rule, plan.torch_threads, plan.opencv_threads)
+
+
+def test_a_gpu_host_with_the_builtin_default_gets_more_than_one_torch_thread():
+    """The H200 logged torch_threads 1: the one-thread rule is for the builtin warp on the CPU only."""
+    assert 4 == torch_threads(Settings(default_engine="builtin"), cores=16, workers=4, on_gpu=True)
+    assert 1 == torch_threads(Settings(default_engine="builtin"), cores=16, workers=4, on_gpu=False)
+
+
+def test_configure_runtime_applies_and_returns_the_plan():
+    """The plan given is the plan applied: torch and OpenCV thread counts, returned for doctor."""
+    import cv2
+
+    before = (torch.get_num_threads(), cv2.getNumThreads())
+    plan = decide_runtime(Settings(workers="auto", default_engine="wav2lip"), TWO_CORE_BOX)
+    try:
+        assert plan is configure_runtime(Settings(default_engine="wav2lip"), plan)
+        assert (2, 2) == (torch.get_num_threads(), cv2.getNumThreads())
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])
+
+
+@pytest.mark.parametrize("value", [0, 65, "many", 2.5, True, ""])
+def test_workers_is_a_count_or_auto(value):
+    """Anything but 1..64 or "auto" is refused at start-up with one sentence naming both."""
+    from heygem_daemon.errors import HeygemError
+    from heygem_daemon.settings import load_settings
+
+    with pytest.raises(HeygemError, match='workers must be "auto" or a whole number from 1 to 64'):
+        load_settings(None, workers=value)
+    assert ("auto", 3) == (Settings(workers="auto").workers, Settings(workers="3").workers)
+
+
+def test_the_daemon_renders_as_many_videos_as_start_up_decided(tmp_path):
+    """The local executor gets the plan's worker count, decided once before the engines load."""
+    from heygem_daemon.service import Daemon
+
+    daemon = Daemon(Settings(inbox=tmp_path / "in", outbox=tmp_path / "out", workers="auto"), handle_signals=False)
+    assert daemon.executor.workers == daemon.runtime.workers >= 1  # type: ignore[attr-defined]

@@ -17,10 +17,13 @@ from .local import LocalExecutor
 log = get_logger()
 
 
-def create_executor(settings: Settings, extra_engines: dict[str, str]) -> VideoExecutor:
-    """The executor the settings ask for; ``auto`` falls back to local when no cluster answers."""
+def create_executor(settings: Settings, extra_engines: dict[str, str], *, workers: int | None = None) -> VideoExecutor:
+    """The executor the settings ask for; ``auto`` falls back to local when no cluster answers.
+
+    ``workers``: videos in flight on this host, as start-up decided them (runtime.decide_runtime);
+    default: the setting, with "auto" decided here."""
     if settings.executor == "local":
-        return _local(settings)
+        return _local(settings, workers)
     from .ray_cluster import RayExecutor
 
     try:
@@ -29,10 +32,14 @@ def create_executor(settings: Settings, extra_engines: dict[str, str]) -> VideoE
         if settings.executor == "ray":
             raise
         log.info("executor_chosen", executor="local", reason=str(exc))
-        return _local(settings)
+        return _local(settings, workers)
     log.info("executor_chosen", executor="ray", address=settings.ray.address)
     return executor
 
 
-def _local(settings: Settings) -> LocalExecutor:
-    return LocalExecutor(settings.workers, FaceTrackCache(settings.cache_path / "faces"))
+def _local(settings: Settings, workers: int | None) -> LocalExecutor:
+    if workers is None:
+        from ..runtime import decide_runtime
+
+        workers = decide_runtime(settings).workers
+    return LocalExecutor(workers, FaceTrackCache(settings.cache_path / "faces"))

@@ -54,7 +54,8 @@ def test_doctor_checks_ffmpeg_gpu_models_and_folders(tmp_path):
     (tmp_path / "out").mkdir()
     result = cli("doctor", "--inbox", str(tmp_path / "in"), "--outbox", str(tmp_path / "out"))
     assert result.returncode == 0, result.stdout + result.stderr
-    for word in ("ffmpeg", "ffprobe", "gpu", "wav2lip", "inbox", "outbox", "GB free"):
+    for word in ("ffmpeg", "ffprobe", "gpu", "wav2lip", "inbox", "outbox", "GB free",
+                 "[ok] runtime: 1 video(s) in flight (set)"):
         assert word in result.stdout
     assert "[ok] engine builtin (default): created in " in result.stdout  # its load time, as before READY
     missing = cli("doctor", "--inbox", str(tmp_path / "nope"), "--outbox", str(tmp_path / "out"))
@@ -131,3 +132,17 @@ def test_validate_lists_every_problem_at_once(tmp_path, media_dir):
     assert 1 == result.returncode
     for words in ("'priority' must be a whole number", "'bounce'", "'alice.mp4'", "'bob.mp4'"):
         assert words in result.stdout, result.stdout
+
+
+def test_workers_flag_takes_a_count_or_auto(capsys):
+    """--workers auto and --workers 3 are passed on to the settings; --workers many stops at the parser."""
+    import pytest
+
+    from heygem_daemon.cli import _load, build_parser
+
+    parser = build_parser()
+    assert "auto" == _load(parser.parse_args(["doctor", "--workers", "auto"])).workers
+    assert 3 == _load(parser.parse_args(["doctor", "--workers", "3"])).workers
+    with pytest.raises(SystemExit):
+        parser.parse_args(["doctor", "--workers", "many"])
+    assert 'expected a number or "auto"' in capsys.readouterr().err
