@@ -9,8 +9,12 @@ stage also needs an ``ffmpeg`` with libx264 on PATH (skipped with a note if abse
 
 Stages: decode (OpenCV), mel (60 s of audio), model alone at batch 128 and 512
 (tensors already on the device; fp16 autocast + channels-last on CUDA), engine
-infer (uint8 in and out, transfers included), crop + paste, encode (libx264
-veryfast), and end to end (decode → render → encode in three threads).
+infer (uint8 in and out, transfers included), crop + paste with OpenCV on the CPU
+and with torch on the device (``engines/gpu_warp.py``: the batch uploaded, every face
+cropped to 96 px and pasted back through the feathered mask, the batch downloaded),
+the engine's whole render both ways, encode (libx264 veryfast), and end to end
+(decode → render → encode in three threads).  On CUDA it also prints the peak GPU
+memory of one render batch, the figure ``runtime.GPU_BYTES_PER_VIDEO`` estimates.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from heygem_daemon.engines.base import AudioClip, EngineConfig, Face  # noqa: E402
+from heygem_daemon.engines.gpu_warp import FaceWindows  # noqa: E402
 from heygem_daemon.engines.wav2lip import (  # noqa: E402
     CROP,
     Wav2LipEngine,
@@ -51,6 +56,11 @@ HEIGHT, WIDTH = 720, 1280
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if args.engine == "musetalk":
+        # its own stage table (benchmarks/musetalk_check.py): whisper, UNet, VAE, blend, end to end
+        from musetalk_check import run
+
+        return run(args)
     cuda = args.device != "cpu" and torch.cuda.is_available()
     frames_total = args.frames or (1000 if cuda else 48)
     with tempfile.TemporaryDirectory(prefix="w2l-bench-") as tmp:
@@ -64,7 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         for batch in ([128, 512] if cuda else [16]):
             results[f"model alone, batch {batch}"] = _time_model(engine, batch, repeats=20 if cuda else 2)
         results[f"engine infer, batch {engine.batch_size}"] = _time_infer(engine, engine.batch_size * (8 if cuda else 2))
-        results["crop + paste"] = _time_crop_paste(clip, faces, min(frames_total, 200))
+        results["crop + paste (OpenCV, CPU)"] = _time_crop_paste(clip, faces, min(frames_total, 200))
+        results[f"crop + paste (torch on {engine.device}, transfers incl.)"] = _time_device_crop_paste(
+            clip, faces, min(frames_total, 200), engine.device, engine.batch_size)
+        renders = engine.batch_size * (4 if cuda else 1)
+        for device_warp in (False, True):
+            way = f"torch on {engine.device}" if device_warp else "OpenCV"
+            results[f"engine render, crop + paste {way}"] = _time_render(
+                Path(tmp), args.device, engine.batch_size, device_warp, clip, faces, fps, renders)
         results["encode (libx264 veryfast)"] = _time_encode(clip, frames_total, fps)
         results["end to end"] = _time_end_to_end(args.video, engine, faces, fps, frames_total)
     _print_results(results)
@@ -76,6 +93,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("video", nargs="?", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--frames", type=int, default=0, help="frames for decode/encode/end to end")
+    parser.add_argument("--engine", choices=["wav2lip", "musetalk"], default="wav2lip")
+    parser.add_argument("--batches", default="", help="musetalk: UNet/VAE batch sizes (default 32,128 on CUDA)")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="musetalk: a models.musetalk folder (default: random weights, real architecture)")
     args = parser.parse_args(argv)
     if not args.video.is_file():
         parser.error(f"video not found: {args.video}")

@@ -93,27 +93,61 @@ class FaceWindows:
     def crop(self, frames: torch.Tensor, size: int) -> torch.Tensor:
         """(N, size, size, C) float32 0..255: each box resized to ``size`` (see the module's contract)."""
         window = self.gather(frames)
-        count, win_h, win_w, channels = window.shape
+        win_h, win_w = window.shape[1:3]
         area = (self.height > size) | (self.width > size)
-        along_y = _shrink_weights(self.offset_y, self.height, win_h, size, area)  # (N, size, Hw)
-        along_x = _shrink_weights(self.offset_x, self.width, win_w, size, area)   # (N, size, Ww)
-        rows_done = torch.bmm(along_y, window.reshape(count, win_h, win_w * channels))
-        return torch.matmul(along_x[:, None], rows_done.reshape(count, size, win_w, channels))
+        # an output pixel covers scale + 1 source pixels at most (area), 2 when it grows (linear)
+        along_y = _Taps.band(_shrink_weights(self.offset_y, self.height, win_h, size, area), -(-win_h // size) + 2)
+        along_x = _Taps.band(_shrink_weights(self.offset_x, self.width, win_w, size, area), -(-win_w // size) + 2)
+        return along_x.columns(along_y.rows(window))
 
     def paste(self, frames: torch.Tensor, out: torch.Tensor, faces: torch.Tensor, mask: torch.Tensor) -> None:
         """Blend ``faces`` into their boxes through ``mask``, writing ``out`` (see the module's contract)."""
         window = self.gather(frames)
-        count, win_h, win_w, channels = window.shape
+        count, win_h, win_w = window.shape[:3]
         size = faces.shape[1]
-        along_y = _grow_weights(self.offset_y, self.height, win_h, size)  # (N, Hw, size)
-        along_x = _grow_weights(self.offset_x, self.width, win_w, size)   # (N, Ww, size)
-        rows_done = torch.bmm(along_y, faces.reshape(count, size, size * channels).float())
-        face = torch.matmul(along_x[:, None], rows_done.reshape(count, win_h, size, channels)).round_()
-        weight = torch.bmm(torch.matmul(along_y, mask.float()), along_x.transpose(1, 2))[..., None]
-        # outside a box both weights' rows are zero, so there this is the frame's own value exactly
+        along_y = _Taps.band(_grow_weights(self.offset_y, self.height, win_h, size), 2)  # linear: 2 taps
+        along_x = _Taps.band(_grow_weights(self.offset_x, self.width, win_w, size), 2)
+        # the small face is resized along its columns first, so the larger pass runs once
+        face = along_y.rows(along_x.columns(faces.float())).round_()
+        weight = along_y.rows(along_x.columns(mask.float().expand(count, size, size)[..., None]))
+        # outside a box every weight is zero, so there this is the frame's own value exactly
         blended = window * (1.0 - weight) + face * weight
         pixels = blended.round_().clamp_(0, 255).to(torch.uint8)
         out[self.rows[:, None, None], self.ys[:, :, None], self.xs[:, None, :]] = pixels
+
+
+@dataclass(frozen=True)
+class _Taps:
+    """A resampling along one axis as a few taps per output pixel: the band of its weight matrix.
+
+    The matrices are built whole (small: output × window pixels per box) and only their
+    band is applied, so the work grows with the taps, not with the window's width."""
+
+    #: (N, out, taps) source pixel of each tap, and its weight
+    index: torch.Tensor
+    weight: torch.Tensor
+
+    @classmethod
+    def band(cls, dense: torch.Tensor, taps: int) -> "_Taps":
+        """The ``taps`` columns of each row of ``dense`` (N, out, in) from its first non-zero weight on."""
+        taps = min(taps, dense.shape[2])
+        first = (dense > 0).to(torch.float32).argmax(dim=2)  # the first of equal maxima
+        # moved back where it would run off the end, never clamped: no source pixel is counted twice
+        base = first.clamp(max=dense.shape[2] - taps)
+        index = base[..., None] + torch.arange(taps, device=dense.device)
+        return cls(index=index, weight=dense.gather(2, index))
+
+    def rows(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, in, W, C) → (N, out, W, C)."""
+        batch = torch.arange(images.shape[0], device=images.device)[:, None]
+        total = images[batch, self.index[:, :, 0]] * self.weight[:, :, 0, None, None]
+        for tap in range(1, self.index.shape[2]):
+            total += images[batch, self.index[:, :, tap]] * self.weight[:, :, tap, None, None]
+        return total
+
+    def columns(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, H, in, C) → (N, H, out, C)."""
+        return self.rows(images.transpose(1, 2)).transpose(1, 2)
 
 
 def _shrink_weights(offset: torch.Tensor, length: torch.Tensor, window: int, size: int,
