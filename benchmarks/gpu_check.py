@@ -9,12 +9,8 @@ stage also needs an ``ffmpeg`` with libx264 on PATH (skipped with a note if abse
 
 Stages: decode (OpenCV), mel (60 s of audio), model alone at batch 128 and 512
 (tensors already on the device; fp16 autocast + channels-last on CUDA), engine
-infer (uint8 in and out, transfers included), crop + paste with OpenCV on the CPU
-and with torch on the device (``engines/gpu_warp.py``: the batch uploaded, every face
-cropped to 96 px and pasted back through the feathered mask, the batch downloaded),
-the engine's whole render both ways, encode (libx264 veryfast), and end to end
-(decode → render → encode in three threads).  On CUDA it also prints the peak GPU
-memory of one render batch, the figure ``runtime.GPU_BYTES_PER_VIDEO`` estimates.
+infer (uint8 in and out, transfers included), crop + paste, encode (libx264
+veryfast), and end to end (decode → render → encode in three threads).
 """
 
 from __future__ import annotations
@@ -39,7 +35,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from heygem_daemon.engines.base import AudioClip, EngineConfig, Face  # noqa: E402
-from heygem_daemon.engines.gpu_warp import FaceWindows  # noqa: E402
 from heygem_daemon.engines.wav2lip import (  # noqa: E402
     CROP,
     Wav2LipEngine,
@@ -74,14 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         for batch in ([128, 512] if cuda else [16]):
             results[f"model alone, batch {batch}"] = _time_model(engine, batch, repeats=20 if cuda else 2)
         results[f"engine infer, batch {engine.batch_size}"] = _time_infer(engine, engine.batch_size * (8 if cuda else 2))
-        results["crop + paste (OpenCV, CPU)"] = _time_crop_paste(clip, faces, min(frames_total, 200))
-        results[f"crop + paste (torch on {engine.device}, transfers incl.)"] = _time_device_crop_paste(
-            clip, faces, min(frames_total, 200), engine.device, engine.batch_size)
-        renders = engine.batch_size * (4 if cuda else 1)
-        for device_warp in (False, True):
-            way = f"torch on {engine.device}" if device_warp else "OpenCV"
-            results[f"engine render, crop + paste {way}"] = _time_render(
-                Path(tmp), args.device, engine.batch_size, device_warp, clip, faces, fps, renders)
+        results["crop + paste"] = _time_crop_paste(clip, faces, min(frames_total, 200))
         results["encode (libx264 veryfast)"] = _time_encode(clip, frames_total, fps)
         results["end to end"] = _time_end_to_end(args.video, engine, faces, fps, frames_total)
     _print_results(results)
