@@ -9,8 +9,12 @@ stage also needs an ``ffmpeg`` with libx264 on PATH (skipped with a note if abse
 
 Stages: decode (OpenCV), mel (60 s of audio), model alone at batch 128 and 512
 (tensors already on the device; fp16 autocast + channels-last on CUDA), engine
-infer (uint8 in and out, transfers included), crop + paste, encode (libx264
-veryfast), and end to end (decode → render → encode in three threads).
+infer (uint8 in and out, transfers included), crop + paste with OpenCV on the CPU
+and with torch on the device (``engines/gpu_warp.py``: the batch uploaded, every face
+cropped to 96 px and pasted back through the feathered mask, the batch downloaded),
+the engine's whole render both ways, encode (libx264 veryfast), and end to end
+(decode → render → encode in three threads).  On CUDA it also prints the peak GPU
+memory of one render batch, the figure ``runtime.GPU_BYTES_PER_VIDEO`` estimates.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from heygem_daemon.engines.base import AudioClip, EngineConfig, Face  # noqa: E402
+from heygem_daemon.engines.gpu_warp import FaceWindows  # noqa: E402
 from heygem_daemon.engines.wav2lip import (  # noqa: E402
     CROP,
     Wav2LipEngine,
@@ -69,7 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         for batch in ([128, 512] if cuda else [16]):
             results[f"model alone, batch {batch}"] = _time_model(engine, batch, repeats=20 if cuda else 2)
         results[f"engine infer, batch {engine.batch_size}"] = _time_infer(engine, engine.batch_size * (8 if cuda else 2))
-        results["crop + paste"] = _time_crop_paste(clip, faces, min(frames_total, 200))
+        results["crop + paste, OpenCV (CPU)"] = _time_crop_paste(clip, faces, min(frames_total, 200))
+        results[f"crop + paste, torch ({engine.device}, I/O)"] = _time_device_crop_paste(
+            clip, faces, min(frames_total, 200), engine.device, engine.batch_size)
+        renders = engine.batch_size * (4 if cuda else 1)
+        for device_warp in (False, True):
+            way = f"torch ({engine.device})" if device_warp else "OpenCV (CPU)"
+            results[f"render, crop + paste {way}"] = _time_render(
+                Path(tmp), args.device, engine.batch_size, device_warp, clip, faces, fps, renders)
         results["encode (libx264 veryfast)"] = _time_encode(clip, frames_total, fps)
         results["end to end"] = _time_end_to_end(args.video, engine, faces, fps, frames_total)
     _print_results(results)
@@ -230,6 +242,63 @@ def _time_crop_paste(clip: np.ndarray, faces: list[Face | None], count: int) -> 
         paste_face(work[i % len(clip)], box, crop, mask)
         done += 1
     return _rate(done, time.perf_counter() - started)
+
+
+def _time_device_crop_paste(clip: np.ndarray, faces: list[Face | None], count: int, device: str,
+                            batch: int) -> float:
+    """What the GPU path does around the network, a batch at a time: upload, crop, paste, download."""
+    mask = torch.from_numpy(feather_mask(CROP)).to(device)
+    work = [clip[i % len(clip)] for i in range(count)]
+    boxes = [None if (f := faces[i % len(clip)]) is None else crop_box(f, WIDTH, HEIGHT) for i in range(count)]
+
+    def one_pass() -> int:
+        done = 0
+        for start in range(0, count, batch):
+            stop = min(start + batch, count)
+            rows = [i - start for i in range(start, stop) if boxes[i] is not None]
+            corners = np.array([[b.x0, b.y0, b.x1, b.y1] for i in range(start, stop) if (b := boxes[i]) is not None])
+            with torch.inference_mode():
+                source = torch.from_numpy(np.stack(work[start:stop])).to(device)
+                out = source.clone()
+                if rows:
+                    windows = FaceWindows.plan(corners, np.array(rows), (HEIGHT, WIDTH), device)
+                    windows.paste(source, out, windows.crop(source, CROP).round_(), mask)
+                out.cpu().numpy()
+            done += len(rows)
+        return done
+
+    one_pass()  # warm-up: CUDA kernels and the allocator
+    _sync(torch.device(device))
+    started = time.perf_counter()
+    done = one_pass()
+    return _rate(done, time.perf_counter() - started)
+
+
+def _time_render(tmp: Path, device: str, batch: int, device_warp: bool, clip: np.ndarray,
+                 faces: list[Face | None], fps: float, count: int) -> float:
+    """The engine's whole render (crop, network, paste) with the crop and paste one way or the other."""
+    engine = Wav2LipEngine(EngineConfig(device=device, models={"wav2lip": tmp / "random_wav2lip.pth"},
+                                        batch_size=batch), device_warp=device_warp)
+    mel = engine.prepare(AudioClip(np.random.default_rng(2).uniform(-0.3, 0.3, 16_000 * 60).astype(np.float32)))
+
+    def render(start: int) -> int:
+        idx = np.arange(start, start + engine.batch_size)
+        frames = np.stack([clip[i % len(clip)] for i in idx])
+        engine.render(frames, [faces[i % len(clip)] for i in idx], mel, idx, fps)
+        return len(idx)
+
+    render(0)  # warm-up (cuDNN's kernel search on CUDA)
+    cuda = engine.device.startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(engine.device)
+    started = time.perf_counter()
+    rendered = sum(render(start) for start in range(0, count, engine.batch_size))
+    rate = _rate(rendered, time.perf_counter() - started)
+    if cuda:
+        peak = torch.cuda.max_memory_allocated(engine.device) / 2**30
+        print(f"peak GPU memory, render batches of {engine.batch_size} {WIDTH}x{HEIGHT} frames "
+              f"({'torch' if device_warp else 'OpenCV'} crop + paste): {peak:.2f} GiB")
+    return rate
 
 
 def _time_encode(clip: np.ndarray, count: int, fps: float) -> float:
