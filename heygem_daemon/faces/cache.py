@@ -44,6 +44,16 @@ class FaceTrackCache:
             return None
         return track
 
+    def prefixes(self, video_digest: str, tracker_name: str) -> list[int]:
+        """Lengths of the cached tracks of this video's first frames (keys ``<digest>-first<N>``), shortest first."""
+        stem, suffix = f"{_safe(video_digest)}-first", f".{_safe(tracker_name)}.npz"
+        lengths = []
+        for path in self.root.glob(f"{stem}*{suffix}") if self.root.is_dir() else []:
+            count = path.name[len(stem):-len(suffix)]
+            if count.isdigit():
+                lengths.append(int(count))
+        return sorted(lengths)
+
     def put(self, video_digest: str, tracker_name: str, track: FaceTrack) -> None:
         """Store atomically: readers see the old entry or the whole new one, never half."""
         self.root.mkdir(parents=True, exist_ok=True)

@@ -101,6 +101,7 @@ class FrameSource:
         self.path = Path(path)
         self.size = size
         self.n_out = n_out
+        self._source_frames = source_frames
         self.when_shorter = when_shorter
         #: the policy used for this output, and why it differs from the one asked for
         self.timeline = Timeline(when_shorter, when_shorter)
@@ -165,6 +166,7 @@ class FrameSource:
     def next(self) -> tuple[int, int, NDArray[np.uint8]] | None:
         """The next (out_index, src_index, frame), or None after ``n_out`` frames."""
         if self._next_out >= self.n_out:
+            self._learn_length()
             self._close_reader()
             return None
         out = self._next_out
@@ -207,6 +209,15 @@ class FrameSource:
         # the caller may edit the frame in place; a frozen ending needs the original
         self._last = frame.copy()
         return frame
+
+    def _learn_length(self) -> None:
+        """An output that reaches the probed end of the video reads one frame more: whether the
+        video ended there is what tells a face track of every frame (cached for any later
+        output) from a track of its first frames.  Costs at most one frame's decode."""
+        if self.decoded_frames is not None or self._reader is None or self._next_out < self._source_frames:
+            return
+        if self._reader.read() is None:
+            self.decoded_frames = self._reader.frames_read
 
     def _revisit(self, out: int) -> tuple[int, NDArray[np.uint8]]:
         n = self.decoded_frames

@@ -3,11 +3,12 @@
 Runs once per avatar video (cached beside its face track, keyed by content
 hash), before the video is rendered, and only for engines with a
 speech-to-mouth stage (``engine.adapt``).  It looks at the first
-``WINDOW_S`` seconds: decodes the video's own sound, puts it through the
-engine's speech stage, tracks the same frames, and hands both to
-:func:`heygem_daemon.speech.avatar.analyse`.  When the window is the whole
-video, the track is stored as the video's face track, so the render pass
-does not track those frames again.
+``WINDOW_S`` seconds: puts the video's own sound through the engine's
+speech stage while it tracks the same frames and builds the mouth library
+from them, and hands sound and track to
+:func:`heygem_daemon.speech.avatar.analyse`.  The track is stored as the
+video's face track (or, when the video goes on past the window, as a track of
+its first frames), so the render pass does not track those frames again.
 
 A self-analysis is a refinement: whatever goes wrong here is logged and the
 video renders with the generic opening range, never fails.
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ..engines.base import AudioClip
+from ..engines.base import AudioClip, AudioFeatures
 from ..engines.builtin_library import MouthLibrary
 from ..engines.builtin_geometry import source_gap
 from ..errors import HeygemError
@@ -37,6 +38,8 @@ from ..speech.avatar import VERSION, AvatarProfile, analyse, profile_without_spe
 from ..speech.curve import MouthCurve
 from ..settings import LimitSettings
 from .mouths import build_mouths, library_path, load_library, store_library
+from .face_source import first_frames_key
+from .outcome import Timings
 from .plan import VideoPlan, VideoTools
 
 log = get_logger()
@@ -45,9 +48,12 @@ log = get_logger()
 WINDOW_S = 30.0
 
 
-def avatar_profile(video_path: Path, plan: VideoPlan, tools: VideoTools,
-                   limits: LimitSettings) -> tuple[AvatarProfile, MouthLibrary | None]:
-    """The cached profile and mouth library of this video, or a new analysis (stored for next time)."""
+def avatar_profile(video_path: Path, plan: VideoPlan, tools: VideoTools, limits: LimitSettings,
+                   timings: Timings | None = None) -> tuple[AvatarProfile, MouthLibrary | None]:
+    """The cached profile and mouth library of this video, or a new analysis (stored for next time).
+
+    The analysis's tracking time is added to ``timings.faces``: it tracks the frames the render
+    pass then takes from the cache."""
     path, mouths_path = _profile_path(tools, plan.digest), library_path(tools, plan)
     cached, mouths = _load(path), load_library(mouths_path)
     if cached is not None and mouths is not None:
@@ -55,7 +61,7 @@ def avatar_profile(video_path: Path, plan: VideoPlan, tools: VideoTools,
         return cached, mouths
     started = time.perf_counter()
     try:
-        profile, mouths = _analyse(video_path, plan, tools, limits)
+        profile, mouths = _analyse(video_path, plan, tools, limits, timings or Timings())
     except HeygemError as exc:
         log.warning("avatar_analysis_failed", error=str(exc), fallback="generic opening range")
         return AvatarProfile(sync_reason=f"the video's own sound could not be analysed: {exc}"), None
@@ -67,53 +73,69 @@ def avatar_profile(video_path: Path, plan: VideoPlan, tools: VideoTools,
     return profile, mouths
 
 
-def _analyse(video_path: Path, plan: VideoPlan, tools: VideoTools,
-             limits: LimitSettings) -> tuple[AvatarProfile, MouthLibrary | None]:
+def _analyse(video_path: Path, plan: VideoPlan, tools: VideoTools, limits: LimitSettings,
+             timings: Timings) -> tuple[AvatarProfile, MouthLibrary | None]:
     fps = plan.info.fps
     count = min(max(plan.info.frame_count, 1), int(WINDOW_S * fps))
-    track = _track(video_path, plan, tools, count)
-    tools.check_stop()
-    if plan.info.frame_count <= count and len(track) > 0:
-        # the window was the whole video: the render pass takes this track from the cache
-        tools.track_cache.put(plan.digest, tools.tracker.name, track)
-    elif plan.n_out < plan.info.frame_count and plan.n_out <= len(track):
-        # a trimmed output uses only the frames already tracked here
-        tools.track_cache.put(f"{plan.digest}-first{plan.n_out}", tools.tracker.name, track.first(plan.n_out))
-    width, height = plan.size
-    gaps = np.array([_gap(track, i, width, height) for i in range(len(track))])
-    # the library's decode (an ffmpeg process) overlaps the speech analysis of the video's own sound
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mouth-library") as pool:
-        building = pool.submit(build_mouths, video_path, plan, tools, track, gaps)
-        profile = _calibrate(video_path, plan, tools, limits, gaps)
+    # The video's own sound goes through the engine's speech stage (mostly pocketsphinx, in C)
+    # while its frames are tracked and its mouths collected: neither needs the other until the
+    # calibration at the end, and on two cores the speech stage was the analysis's longest part.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatar-speech") as pool:
+        speech = pool.submit(_own_speech, video_path, plan, tools, limits, count) if plan.has_audio else None
         try:
-            mouths: MouthLibrary | None = building.result()
-        except HeygemError as exc:  # the painted mouth interior still works without it
-            log.warning("mouth_library_failed", error=str(exc), fallback="painted mouth interior")
-            mouths = None
-    return profile, mouths
-
-
-def _calibrate(video_path: Path, plan: VideoPlan, tools: VideoTools, limits: LimitSettings,
-               gaps: NDArray[np.float64]) -> AvatarProfile:
-    """The person's opening range and sync figure, from the tracked ``gaps`` and the video's own sound."""
-    fps = plan.info.fps
-    if not plan.has_audio:
-        return profile_without_speech(gaps, "the video has no sound track")
-    own = decode_audio(video_path, limits, digest=f"{plan.digest}-own", max_seconds=len(gaps) / fps)
-    window = own.samples[: int(len(gaps) / fps * own.sample_rate)]
-    features = tools.engine.prepare(AudioClip(window, own.sample_rate, digest=f"{plan.digest}-own{len(gaps)}"))
+            started = time.perf_counter()
+            track = _track(video_path, plan, tools, count)
+            timings.faces += time.perf_counter() - started
+            tools.check_stop()
+            width, height = plan.size
+            gaps = np.array([_gap(track, i, width, height) for i in range(len(track))])
+            try:
+                mouths: MouthLibrary | None = build_mouths(video_path, plan, tools, track, gaps)
+            except HeygemError as exc:  # the painted mouth interior still works without it
+                log.warning("mouth_library_failed", error=str(exc), fallback="painted mouth interior")
+                mouths = None
+        finally:
+            if speech is not None and not speech.done():
+                speech.cancel()
+        features = speech.result() if speech is not None else None
     tools.check_stop()
+    return _calibrate(features, gaps, fps), mouths
+
+
+def _own_speech(video_path: Path, plan: VideoPlan, tools: VideoTools, limits: LimitSettings,
+                count: int) -> AudioFeatures:
+    """The first ``count`` frames' worth of the video's own sound, through the engine's speech stage."""
+    seconds = count / plan.info.fps
+    own = decode_audio(video_path, limits, digest=f"{plan.digest}-own", max_seconds=seconds)
+    window = own.samples[: int(seconds * own.sample_rate)]
+    return tools.engine.prepare(AudioClip(window, own.sample_rate, digest=f"{plan.digest}-own{count}"))
+
+
+def _calibrate(features: AudioFeatures | None, gaps: NDArray[np.float64], fps: float) -> AvatarProfile:
+    """The person's opening range and sync figure, from the tracked ``gaps`` and the video's own sound."""
+    if features is None:
+        return profile_without_speech(gaps, "the video has no sound track")
     if not isinstance(features.data, MouthCurve):
         return AvatarProfile(sync_reason="the engine's audio features are not a mouth curve")
     return analyse(features.data, gaps, fps)
 
 
 def _track(video_path: Path, plan: VideoPlan, tools: VideoTools, count: int) -> FaceTrack:
+    """The first ``count`` frames tracked, and cached for the render pass: as the whole video's
+    track when the video ended within them, else as a track of its first frames (which any later
+    output no longer than them takes, whatever the length of its speech)."""
     # decoded straight at the size the tracker works at (it shrinks larger frames
     # anyway, and tracks are stored normalised): a quarter of the pipe bytes at 720p
     with FrameReader(video_path, _analysis_size(plan.size, tools.tracker.max_side),
                      fps_text=decode_rate(plan.info)) as reader:
-        return tools.tracker.track(itertools.islice(iter(reader), count))
+        track = tools.tracker.track(itertools.islice(iter(reader), count))
+        # probe's frame count may be short: the video ended only if no frame follows
+        ended = len(track) < count or (count >= plan.info.frame_count and reader.read() is None)
+    if len(track) > 0:
+        key = plan.digest if ended else first_frames_key(plan, len(track))
+        tools.track_cache.put(key, tools.tracker.name, track)
+        log.info("faces_tracked", frames=len(track), with_face=track.frames_with_face, whole_video=ended)
+    return track
 
 
 def _analysis_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:

@@ -23,21 +23,22 @@ from .plan import VideoPlan, VideoTools
 log = get_logger()
 
 
-def cache_keys(plan: VideoPlan, frames: int | None = None) -> list[str]:
-    """The whole video's key, then (trimmed outputs) the key of its first frames."""
-    keys = [plan.digest]
-    if frames is None:
-        frames = min(plan.n_out, max(plan.info.frame_count, 1))
-    if frames < plan.info.frame_count:
-        keys.insert(0, f"{plan.digest}-first{frames}")
-    return keys
+def first_frames_key(plan: VideoPlan, frames: int) -> str:
+    """The cache key of a track of this video's first ``frames`` frames (the video goes on after them)."""
+    return f"{plan.digest}-first{frames}"
 
 
 def cached_track(tools: VideoTools, plan: VideoPlan) -> FaceTrack | None:
-    for key in cache_keys(plan):
+    """The whole video's track, or (an output that ends before the video) any cached track of
+    its first frames long enough: whichever job made it, with whatever length of speech."""
+    keys = [plan.digest]
+    if plan.n_out < plan.info.frame_count:
+        lengths = tools.track_cache.prefixes(plan.digest, tools.tracker.name)
+        keys += [first_frames_key(plan, n) for n in lengths if n >= plan.n_out]
+    for key in keys:
         track = tools.track_cache.get(key, tools.tracker.name)
         if track is not None:
-            log.info("faces_from_cache", frames=len(track), with_face=track.frames_with_face)
+            log.info("faces_from_cache", frames=len(track), with_face=track.frames_with_face, whole_video=key == plan.digest)
             return track
     return None
 
@@ -46,7 +47,7 @@ def store_track(tools: VideoTools, plan: VideoPlan, faces: "TrackedFaces") -> No
     track = faces.session_result
     if track is None or len(track) == 0:
         return
-    key = plan.digest if faces.whole_video else f"{plan.digest}-first{len(track)}"
+    key = plan.digest if faces.whole_video else first_frames_key(plan, len(track))
     tools.track_cache.put(key, tools.tracker.name, track)
     log.info("faces_tracked", frames=len(track), with_face=track.frames_with_face, whole_video=faces.whole_video)
 
@@ -137,6 +138,15 @@ class TrackedFaces:
         start, stop = int(srcs[0]), int(srcs[-1]) + 1  # before the first pass ends, srcs are consecutive
         window = self.session.window(start, stop)
         return [window.face(int(s) - start, width, height) for s in srcs]
+
+    def source_ended(self, decoded_frames: int | None) -> None:
+        """The render pass is over; ``decoded_frames`` is the video's true length when its end was seen.
+
+        An output exactly as long as its video ends without a revisit, so no batch
+        says the source is done, yet every frame was tracked: the track is the
+        whole video's (media.timeline reads one frame past the probed end to know)."""
+        if decoded_frames is not None and decoded_frames == self.session.count:
+            self.whole_video = True
 
     def close(self) -> None:
         self.session.close()

@@ -16,7 +16,8 @@ class Timings(BaseModel):
     faces: float = 0.0
     render: float = 0.0
     encode: float = 0.0
-    #: the avatar video's self-analysis (calibration and sync figure; 0 when cached)
+    #: the avatar video's self-analysis (calibration and sync figure; 0 when cached), less its tracking,
+    #: which counts as ``faces``
     avatar: float = 0.0
 
 
