@@ -145,3 +145,21 @@ def test_the_daemon_renders_as_many_videos_as_start_up_decided(tmp_path):
 
     daemon = Daemon(Settings(inbox=tmp_path / "in", outbox=tmp_path / "out", workers="auto"), handle_signals=False)
     assert daemon.executor.workers == daemon.runtime.workers >= 1  # type: ignore[attr-defined]
+
+
+def test_this_machine_is_read_from_the_process_and_the_device():
+    """Machine.here: the cores this process may run on, some available memory, no GPU for device "cpu"."""
+    import os
+
+    here = Machine.here("cpu")
+    assert (len(os.sched_getaffinity(0)), None) == (here.cores, here.gpu_free_bytes)
+    assert here.memory_bytes > 0
+
+
+def test_an_executor_made_without_a_count_decides_auto_itself(tmp_path):
+    """create_executor outside the daemon (no plan given) turns "auto" into the plan's count."""
+    from heygem_daemon.executors import create_executor
+
+    settings = Settings(inbox=tmp_path / "in", outbox=tmp_path / "out", workers="auto")
+    executor = create_executor(settings, {})
+    assert decide_runtime(settings).workers == executor.workers  # type: ignore[attr-defined]
