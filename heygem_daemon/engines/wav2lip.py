@@ -142,7 +142,12 @@ class Wav2LipEngine:
         mels = mel_windows(features.data, np.asarray(frame_indices)[rows], fps)
         if self.device_warp:
             corners = np.array([[box.x0, box.y0, box.x1, box.y1] for box in boxes if box is not None])
-            return self._render_on_device(frames, corners, np.asarray(rows), mels)
+            try:
+                return self._render_on_device(frames, corners, np.asarray(rows), mels)
+            except torch.cuda.OutOfMemoryError:
+                # the whole batch and its copy did not fit beside the network: this batch
+                # takes the OpenCV path, which only sends the 96-pixel crops over
+                log.warning("device_warp_out_of_memory", frames=len(frames), fallback="OpenCV crop + paste")
         out = frames.copy()
         crops = np.stack([crop_face(frames[b], boxes[b]) for b in rows])  # type: ignore[arg-type]
         mouths = self.infer(crops, mels)

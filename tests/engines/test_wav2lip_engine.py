@@ -180,3 +180,23 @@ def test_device_warp_matches_the_opencv_path(checkpoint: Path, features: AudioFe
         assert diff[inside].max() <= 1
         assert diff[inside].mean() < 0.05  # measured 0.007-0.010
         assert np.array_equal(actual[b][~inside], frames[b][~inside])
+
+
+def test_a_batch_the_gpu_cannot_hold_takes_the_opencv_path(checkpoint: Path, features: AudioFeatures,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of GPU memory for the uploaded batch: a warning, and the OpenCV path renders that batch."""
+    from structlog.testing import capture_logs
+
+    config = EngineConfig(device="cpu", models={"wav2lip": checkpoint}, batch_size=16)
+    opencv, on_device = Wav2LipEngine(config), Wav2LipEngine(config, device_warp=True)
+
+    def no_room(*args: object) -> np.ndarray:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated: no GPU here)")
+
+    monkeypatch.setattr(on_device, "_render_on_device", no_room)
+    frames, fps = _frames("face_1.mp4", 2)
+    faces = [Face(box=FACE_1_BOX), None]
+    with capture_logs() as logs:
+        actual = on_device.render(frames, faces, features, np.arange(2), fps)
+    assert np.array_equal(opencv.render(frames, faces, features, np.arange(2), fps), actual)
+    assert ["device_warp_out_of_memory"] == [e["event"] for e in logs if e["log_level"] == "warning"]
