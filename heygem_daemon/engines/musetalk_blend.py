@@ -129,8 +129,10 @@ def masks(faces: Sequence[Face], boxes: Sequence[Box]) -> tuple[np.ndarray, np.n
         lip = np.zeros((SIZE, SIZE), np.float32)
         cv2.fillPoly(lip, [np.round(mouth).astype(np.int32)], 1.0)
         grow = max(3, int(0.06 * SIZE))
-        lip = cv2.dilate(lip, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, 2 * grow + 1)), anchor=(grow // 2, 2 * grow))
-        lips[b] = cv2.GaussianBlur(lip, (0, 0), FEATHER / 2) * lower[b]
+        # anchored at the kernel's bottom row, the lips grow downwards only
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, 2 * grow + 1))
+        grown = cv2.dilate(lip, kernel, anchor=(grow // 2, 2 * grow))
+        lips[b] = cv2.GaussianBlur(grown, (0, 0), FEATHER / 2) * lower[b]
     return lower, lips
 
 

@@ -97,11 +97,12 @@ def unet_config(root: Path) -> dict[str, Any]:
 
 @dataclass
 class MuseTalkModels:
-    """The three networks, on their device, in eval mode."""
+    """The three networks, on their device, in eval mode (typed Any: diffusers' and
+    transformers' classes carry their configs as dynamic attributes)."""
 
-    unet: torch.nn.Module
-    vae: torch.nn.Module
-    whisper: torch.nn.Module  # WhisperModel's encoder
+    unet: Any  # diffusers UNet2DConditionModel
+    vae: Any  # diffusers AutoencoderKL
+    whisper: Any  # transformers WhisperModel's encoder
     feature_extractor: Any
     #: VAE latent scale (sd-vae-ft-mse: 0.18215)
     scaling_factor: float
@@ -141,14 +142,14 @@ def _from_folder(cls: Any, folder: Path, name: str) -> Any:
                           hint=_admin(f"fill {name}/ again from its source")) from exc
 
 
-def load_unet(root: Path) -> torch.nn.Module:
+def load_unet(root: Path) -> Any:
     """UNet2DConditionModel(**musetalk.json) holding unet.pth, its keys and shapes checked first."""
     require_diffusers()
     from diffusers import UNet2DConditionModel
 
     config = unet_config(root)
     try:
-        unet = UNet2DConditionModel(**config)
+        unet: Any = UNet2DConditionModel(**config)
     except (TypeError, ValueError) as exc:
         raise EngineError(f"{KEY}: {UNET_CONFIG} does not describe a UNet2DConditionModel ({exc}).",
                           hint=_admin("use MuseTalk 1.5's musetalk.json")) from exc

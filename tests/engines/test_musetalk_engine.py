@@ -17,8 +17,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
-
 pytest.importorskip("diffusers", reason="diffusers (the [musetalk] extra) holds MuseTalk's UNet and VAE")
 
 from heygem_daemon.engines.base import AudioClip, AudioFeatures, AvatarFrames, EngineConfig, Face  # noqa: E402
@@ -163,21 +161,23 @@ musetalk = "{weights}"
 
 
 @pytest.mark.slow
-def test_the_published_architecture_renders_two_frames(tmp_path, clip, features) -> None:
+def test_the_published_architecture_renders_a_frame(tmp_path, clip, features) -> None:
     """unet.pth of UNet2DConditionModel(**musetalk.json) (860 M parameters), sd-vae-ft-mse's and
-    whisper-tiny's configs: loads with its keys checked and renders on the CPU."""
+    whisper-tiny's configs: loads with its keys checked and renders on the CPU (one frame: ~1.5 min
+    on 2 cores, most of it making and reading 3.4 GB of weights)."""
     frames, faces = clip
     started = time.perf_counter()
     root = make_weights(tmp_path / "models", real=True)
     made = time.perf_counter() - started
-    engine = MuseTalkEngine(EngineConfig(device="cpu", models={"musetalk": root}, batch_size=2))
+    engine = MuseTalkEngine(EngineConfig(device="cpu", models={"musetalk": root}, batch_size=1))
+    loaded = time.perf_counter() - started - made
     assert engine.models.parameters > 900_000_000
     audio = engine.prepare(AudioClip(np.zeros(16000, np.float32)))
     assert audio.data.shape[1:] == (5, 384)  # whisper-tiny: embeddings + 4 layers, 384 wide
-    out = engine.render(frames[:2], faces[:2], audio, np.arange(2), 25.0)
+    out = engine.render(frames[:1], faces[:1], audio, np.arange(1), 25.0)
     nose = int(np.floor(faces[0].landmarks[NOSE_BASE, 1]))  # type: ignore[index, union-attr]
     assert np.array_equal(out[0, :nose], frames[0, :nose]) and not np.array_equal(out[0], frames[0])
-    print(f"real architecture: weights made in {made:.0f} s, whole test {time.perf_counter() - started:.0f} s")
+    print(f"real architecture: weights made in {made:.0f} s, loaded in {loaded:.0f} s, "
+          f"whole test {time.perf_counter() - started:.0f} s")
     del engine
     shutil.rmtree(root)
-    torch.cuda.empty_cache() if torch.cuda.is_available() else None
