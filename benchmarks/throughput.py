@@ -2,12 +2,20 @@
 
     .venv/bin/python benchmarks/throughput.py [--video V] [--audio A] [--sizes native,720,1080]
                                               [--engine builtin] [--scaling 8] [--long-minutes 10]
+                                              [--tracker-processes 2] [--against DIR] [--repeat 3]
 
 Prints a table; asserts nothing (targets live in the issue and the README).
 Stage figures are measured in isolation on pre-decoded frames; "end to end" is
 the daemon's own per-video pipeline (heygem_daemon.render.video.make_video) with
 a cold face-track cache; "bare ffmpeg" decodes and encodes the same clip with
 the same libx264 settings and the same audio, in the same run.
+
+``faces`` is the tracker alone on the clip's decoded frames (in a child process,
+the tracker built and warmed up first, as in a running daemon), with
+``--tracker-processes`` worker processes.  ``--against DIR`` measures another
+checkout (e.g. ``git worktree add /tmp/old 0305b53``) in the same run: its
+tracking and its end to end, on the same clips, alternating with this one
+``--repeat`` times; the table gives the medians, old and new on adjacent rows.
 """
 
 from __future__ import annotations
@@ -76,9 +84,8 @@ def stage_figures(clip: Path, audio: Path, engine_name: str, work: Path) -> dict
     engine = EngineRegistry(EngineConfig(device="auto")).get(engine_name)
     decode_s, frames = timed(lambda: np.stack(list(FrameReader(clip, size))))
     n = len(frames)
-    tracker = FaceTracker()
-    # the pipeline hands the tracker full-size frames; it downscales for the face mesh itself
-    track_s, track = timed(lambda: tracker.track(iter(frames)))
+    # the faces for the render figure (the tracking figure is tracking_rate's, in a child)
+    track = FaceTracker().track(iter(frames))
     clip_audio = decode_audio(audio, LIMITS)
     features_s, features = timed(lambda: engine.prepare(clip_audio))
     faces = [track.face(i, size[0], size[1]) for i in range(n)]
@@ -98,26 +105,66 @@ def stage_figures(clip: Path, audio: Path, engine_name: str, work: Path) -> dict
                 writer.write(frames[i:i + 16])
 
     encode_s, _ = timed(encode)
-    return {"frames": n, "size": f"{size[0]}x{size[1]}", "decode": n / decode_s, "faces": n / track_s,
+    return {"frames": n, "size": f"{size[0]}x{size[1]}", "decode": n / decode_s,
             "features_x_realtime": clip_audio.duration_s / max(features_s, 1e-9),
             "render": n / render_s, "encode": n / encode_s, "device": getattr(engine, "device", "cpu")}
 
 
-def end_to_end(clip: Path, audio: Path, engine_name: str, work: Path, videos: int = 1) -> dict:
-    """The real per-video pipeline in a child process (so its peak RSS is its own)."""
+def _tracker_code(processes: int) -> str:
+    """A child's line building the daemon's tracker; a checkout without worker processes gets its only one."""
+    return (f"import inspect\nfrom heygem_daemon.faces.tracker import FaceTracker\n"
+            f"tracker = FaceTracker(processes={processes}) if 'processes' in "
+            f"inspect.signature(FaceTracker).parameters else FaceTracker()\n")
+
+
+def tracking_rate(repo: Path, clip: Path, processes: int, rounds: int = 3) -> float:
+    """Frames/s of ``repo``'s tracker alone on the clip's frames (full size, as the render pass hands
+    them over), in a child process: the best of ``rounds`` after a warm-up."""
+    code = f"""
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, {str(repo)!r})
+import numpy as np
+from heygem_daemon.media.frames import FrameReader
+from heygem_daemon.media.probe import probe
+from heygem_daemon.settings import LimitSettings
+info = probe(Path({str(clip)!r}), LimitSettings()).video
+frames = np.stack(list(FrameReader(Path({str(clip)!r}), (info.width - info.width % 2, info.height - info.height % 2))))
+{_tracker_code(processes)}
+tracker.track(iter(frames[:40]))
+rates = []
+for _ in range({rounds}):
+    started = time.perf_counter()
+    tracker.track(iter(frames))
+    rates.append(len(frames) / (time.perf_counter() - started))
+getattr(tracker, "close", lambda: None)()
+print(json.dumps(max(rates)))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-3000:])
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def end_to_end(clip: Path, audio: Path, engine_name: str, work: Path, videos: int = 1, *, repo: Path = REPO,
+               processes: int = 0) -> dict:
+    """The real per-video pipeline in a child process (so its peak RSS is its own), of ``repo``'s code."""
     code = f"""
 import json, sys, time, shutil
 from pathlib import Path
-sys.path.insert(0, {str(REPO)!r})
+sys.path.insert(0, {str(repo)!r})
 from heygem_daemon.engines.base import EngineConfig
 from heygem_daemon.engines.registry import EngineRegistry
 from heygem_daemon.faces.cache import FaceTrackCache
 from heygem_daemon.faces.tracker import FaceTracker
 from heygem_daemon.jobs.report import OutputReport
-from heygem_daemon.render.video import VideoTask, VideoTools, make_video
+try:
+    from heygem_daemon.render.video import VideoTask, VideoTools, make_video
+except ImportError:  # a checkout from before render/ (2026-12-04)
+    from heygem_daemon.jobs.video import VideoTask, VideoTools, make_video
 from heygem_daemon.media.audio import decode_audio
 from heygem_daemon.settings import LimitSettings, OutputSettings
-sys.path.insert(0, {str(REPO / "tests")!r})
+sys.path.insert(0, {str(repo / "tests")!r})
 from heygem_daemon.engines import registry as _r
 _r._BUILTIN_ENGINES["paint"] = "support.paint_engine:PaintEngine"
 def peak_rss_mb():
@@ -130,7 +177,7 @@ from heygem_daemon.runtime import configure_runtime
 from heygem_daemon.settings import Settings
 configure_runtime(Settings(default_engine={engine_name!r}))  # as the daemon does at start-up
 engine = EngineRegistry(EngineConfig(device="auto")).get({engine_name!r})
-tracker = FaceTracker()
+{_tracker_code(processes)}
 # the model and the tracker are loaded once per worker and stay resident: not part of a job's time
 started = time.perf_counter()
 clip = decode_audio(Path({str(audio)!r}), LimitSettings())
@@ -144,6 +191,7 @@ for i in range({videos}):
     make_video(task, features, tools, report)
     reports.append(report.model_dump())
 elapsed = time.perf_counter() - started
+getattr(tracker, "close", lambda: None)()
 print(json.dumps({{"seconds": elapsed, "frames": sum(r["frames"] for r in reports), "timings": reports[0]["timings_s"],
                   "peak_rss_mb": peak_rss_mb()}}))
 """
@@ -173,36 +221,61 @@ def main() -> None:
     parser.add_argument("--engine", default="builtin")
     parser.add_argument("--scaling", type=int, default=0, help="also time a job of N videos vs 1 (same audio)")
     parser.add_argument("--long-minutes", default="", help="e.g. 1,10: peak RSS of 1080p inputs this long")
+    parser.add_argument("--tracker-processes", type=int, default=0,
+                        help="FaceTracker(processes=N) for this checkout's tracking and end to end")
+    parser.add_argument("--against", type=Path, help="another checkout measured in the same run (old figures)")
+    parser.add_argument("--repeat", type=int, default=1, help="alternating rounds per size (medians printed)")
     args = parser.parse_args()
     # the process-wide switches the daemon sets at start-up (torch threads)
     configure_runtime(Settings(default_engine=args.engine))
     work = Path(tempfile.mkdtemp(prefix="heygem-bench-"))
+    codes = ([("old", args.against.resolve())] if args.against else []) + [("new", REPO)]
     try:
         print(f"engine {args.engine}; video {args.video.name}; audio {args.audio.name}; "
-              f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores")
-        print(f"{'size':>10} {'frames':>6} {'decode':>8} {'faces':>8} {'render':>8} {'encode':>8} "
-              f"{'e2e':>8} {'bare':>8} {'ratio':>6} {'audio xRT':>9} {'peak RSS':>9}")
+              f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores; "
+              f"tracker processes {args.tracker_processes}"
+              + (f"; old = {args.against}, medians of {args.repeat} alternating rounds" if args.against else ""))
+        print(f"{'size':>10} {'code':>4} {'frames':>6} {'decode':>8} {'faces':>8} {'render':>8} {'encode':>8} "
+              f"{'e2e':>8} {'bare':>8} {'ratio':>6} {'audio xRT':>9} {'peak RSS':>9}  e2e timings_s")
         for label in args.sizes.split(","):
             height = None if label == "native" else int(label)
             clip = scaled_clip(args.video, height, work)
             st = stage_figures(clip, args.audio, args.engine, work)
-            e2e = end_to_end(clip, args.audio, args.engine, work)
-            bare = bare_ffmpeg(clip, args.audio, work, e2e["frames"] / probe(clip, LIMITS).video.fps)
-            print(f"{st['size']:>10} {e2e['frames']:>6} {st['decode']:>8.1f} {st['faces']:>8.1f} "
-                  f"{st['render']:>8.1f} {st['encode']:>8.1f} {e2e['frames'] / e2e['seconds']:>8.1f} "
-                  f"{e2e['frames'] / bare:>8.1f} {e2e['seconds'] / bare:>6.2f} {st['features_x_realtime']:>9.0f} "
-                  f"{e2e['peak_rss_mb']:>7.0f}MB")
-        print("figures are frames/s; e2e = the daemon's per-video pipeline incl. model load, audio and tracking;"
-              " ratio = e2e time / bare ffmpeg decode+encode time")
+            rounds: dict[str, list[dict]] = {name: [] for name, _ in codes}
+            for _ in range(args.repeat):
+                for name, repo in codes:
+                    processes = args.tracker_processes if name == "new" else 0
+                    faces = tracking_rate(repo, clip, processes)
+                    e2e = end_to_end(clip, args.audio, args.engine, work, repo=repo, processes=processes)
+                    bare = bare_ffmpeg(clip, args.audio, work, e2e["frames"] / probe(clip, LIMITS).video.fps)
+                    rounds[name].append({"faces": faces, "e2e": e2e["frames"] / e2e["seconds"],
+                                         "bare": e2e["frames"] / bare, "ratio": e2e["seconds"] / bare,
+                                         "rss": e2e["peak_rss_mb"], "frames": e2e["frames"],
+                                         "timings": e2e["timings"]})
+            for name, _ in codes:
+                runs = rounds[name]
+                med = {key: float(np.median([r[key] for r in runs])) for key in ("faces", "e2e", "bare", "ratio", "rss")}
+                timings = min(runs, key=lambda r: abs(r["ratio"] - med["ratio"]))["timings"]
+                print(f"{st['size']:>10} {name:>4} {runs[0]['frames']:>6} {st['decode']:>8.1f} {med['faces']:>8.1f} "
+                      f"{st['render']:>8.1f} {st['encode']:>8.1f} {med['e2e']:>8.1f} {med['bare']:>8.1f} "
+                      f"{med['ratio']:>6.2f} {st['features_x_realtime']:>9.0f} {med['rss']:>7.0f}MB  "
+                      + " ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+                if len(runs) > 1:
+                    print(f"{'':>15} rounds: faces " + ", ".join(f"{r['faces']:.0f}" for r in runs)
+                          + "; ratio " + ", ".join(f"{r['ratio']:.2f}" for r in runs))
+        print("figures are frames/s; faces = the tracker alone (child process); e2e = the daemon's per-video pipeline "
+              "with a cold cache (a new avatar) incl. audio features and tracking; ratio = e2e time / bare ffmpeg "
+              "decode+encode time; decode, render, encode and audio are this checkout's")
         if args.scaling:
             clip = scaled_clip(args.video, 720, work)
-            one = end_to_end(clip, args.audio, args.engine, work, videos=1)
-            many = end_to_end(clip, args.audio, args.engine, work, videos=args.scaling)
+            one = end_to_end(clip, args.audio, args.engine, work, videos=1, processes=args.tracker_processes)
+            many = end_to_end(clip, args.audio, args.engine, work, videos=args.scaling,
+                              processes=args.tracker_processes)
             print(f"job of 1 video: {one['seconds']:.1f} s; job of {args.scaling} videos: {many['seconds']:.1f} s; "
                   f"ratio {many['seconds'] / one['seconds']:.2f} (limit {args.scaling + 0.2:.1f})")
         for minutes in [float(m) for m in args.long_minutes.split(",") if m]:
             video, audio = long_inputs(args.video, args.audio, minutes, work)
-            run = end_to_end(video, audio, args.engine, work)
+            run = end_to_end(video, audio, args.engine, work, processes=args.tracker_processes)
             print(f"{minutes:g}-minute 1080p input: {run['frames']} frames in {run['seconds']:.0f} s "
                   f"({run['frames'] / run['seconds']:.1f} fps), peak RSS {run['peak_rss_mb']:.0f} MB")
     finally:

@@ -17,13 +17,15 @@ from .local import LocalExecutor
 log = get_logger()
 
 
-def create_executor(settings: Settings, extra_engines: dict[str, str], *, workers: int | None = None) -> VideoExecutor:
+def create_executor(settings: Settings, extra_engines: dict[str, str], *, workers: int | None = None,
+                    tracker_processes: int = 0) -> VideoExecutor:
     """The executor the settings ask for; ``auto`` falls back to local when no cluster answers.
 
     ``workers``: videos in flight on this host, as start-up decided them (runtime.decide_runtime);
-    default: the setting, with "auto" decided here."""
+    default: the setting, with "auto" decided here.  ``tracker_processes``: worker processes
+    each local video's face tracker uses (faces.workers.tracking_processes)."""
     if settings.executor == "local":
-        return _local(settings, workers)
+        return _local(settings, workers, tracker_processes)
     from .ray_cluster import RayExecutor
 
     try:
@@ -32,14 +34,14 @@ def create_executor(settings: Settings, extra_engines: dict[str, str], *, worker
         if settings.executor == "ray":
             raise
         log.info("executor_chosen", executor="local", reason=str(exc))
-        return _local(settings, workers)
+        return _local(settings, workers, tracker_processes)
     log.info("executor_chosen", executor="ray", address=settings.ray.address)
     return executor
 
 
-def _local(settings: Settings, workers: int | None) -> LocalExecutor:
+def _local(settings: Settings, workers: int | None, tracker_processes: int = 0) -> LocalExecutor:
     if workers is None:
         from ..runtime import decide_runtime
 
         workers = decide_runtime(settings).workers
-    return LocalExecutor(workers, FaceTrackCache(settings.cache_path / "faces"))
+    return LocalExecutor(workers, FaceTrackCache(settings.cache_path / "faces"), tracker_processes=tracker_processes)

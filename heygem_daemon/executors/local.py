@@ -20,27 +20,38 @@ from ..render.video import VideoTools, make_video
 
 
 class TrackerPool:
-    """Face-mesh trackers (LiteRT interpreters) are not thread-safe: one per concurrent video."""
+    """Face-mesh trackers (LiteRT interpreters) are not thread-safe: one per concurrent video.
 
-    def __init__(self) -> None:
+    Each tracks on ``processes`` worker processes of its own (faces/workers.py), stopped by ``close``."""
+
+    def __init__(self, processes: int = 0) -> None:
+        self.processes = processes
         self._free: queue.SimpleQueue[FaceTracker] = queue.SimpleQueue()
+        self._made: list[FaceTracker] = []
 
     def take(self) -> FaceTracker:
         try:
             return self._free.get_nowait()
         except queue.Empty:
-            return FaceTracker()
+            tracker = FaceTracker(processes=self.processes)
+            self._made.append(tracker)
+            return tracker
 
     def give(self, tracker: FaceTracker) -> None:
         self._free.put(tracker)
+
+    def close(self) -> None:
+        """Stop every tracker's worker processes."""
+        for tracker in self._made:
+            tracker.close()
 
 
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, workers: int, track_cache: FaceTrackCache) -> None:
+    def __init__(self, workers: int, track_cache: FaceTrackCache, *, tracker_processes: int = 0) -> None:
         self.workers = workers
-        self.trackers = TrackerPool()
+        self.trackers = TrackerPool(tracker_processes)
         self.track_cache = track_cache
 
     def prepare(self, engine_name: str) -> None:
@@ -76,4 +87,4 @@ class LocalExecutor:
         raise_first(errors)
 
     def close(self) -> None:
-        pass
+        self.trackers.close()

@@ -39,6 +39,19 @@ START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
 
 
+#: worker processes one video's tracker may use at most (a 16-core host: 8 keep up with its encoder)
+MAX_PROCESSES = 8
+
+
+def tracking_processes(cores_per_video: int) -> int:
+    """Worker processes for one video's tracker, from the cores it has (runtime.RuntimePlan).
+
+    With two cores or fewer a video's decode, render and encode already fill them, and the
+    workers' hand-over costs more than they give: track in-process (0).  Beyond that, every
+    core but the two the decoder and encoder use."""
+    return 0 if cores_per_video < 3 else min(MAX_PROCESSES, cores_per_video - 2)
+
+
 class TrackingWorkerError(RuntimeError):
     """A tracking worker failed or exited; the video's tracking cannot go on."""
 

@@ -58,3 +58,22 @@ def test_a_dead_worker_is_replaced_for_the_next_video(frames):
         track = tracker.track(iter(frames[:10]))
     assert track.frames_with_face == 10
     assert _leftovers() == ([], [])
+
+
+def test_worker_processes_come_from_the_cores_a_video_has():
+    """Two cores per video track in-process; more give every core but two, at most eight."""
+    from heygem_daemon.faces.workers import tracking_processes
+
+    assert [0, 0, 1, 2, 6, 8] == [tracking_processes(c) for c in (1, 2, 3, 4, 8, 16)]
+
+
+def test_the_local_executor_stops_its_trackers_workers_on_close(tmp_path):
+    """A daemon's trackers are made with the executor's worker count and stopped with it."""
+    from heygem_daemon.executors.local import LocalExecutor
+    from heygem_daemon.faces.cache import FaceTrackCache
+
+    executor = LocalExecutor(1, FaceTrackCache(tmp_path), tracker_processes=1)
+    executor.prepare("builtin")
+    assert 1 == len(multiprocessing.active_children())
+    executor.close()
+    assert _leftovers() == ([], [])
