@@ -30,6 +30,9 @@ from .facemesh import NUM_LANDMARKS, FaceMesh
 SEGMENT_FRAMES = 32
 #: frames tracked before a segment and dropped, so its first region is a tracked one
 WARMUP_FRAMES = 4
+#: the render pass holds every frame whose segment is still being tracked: at most this many
+#: bytes of them (at 720p five segments in flight, at 1080p two, at 4K one)
+IN_FLIGHT_BYTES = 512 * 1024 * 1024
 
 
 @dataclass
@@ -56,7 +59,7 @@ def track_segment(mesh: FaceMesh, frames: np.ndarray, warm: int) -> SegmentResul
             points = mesh.process(frame)
             if points is not None:
                 height, width = frame.shape[:2]
-                marks[index] = (points / np.float32([width, height])).astype(np.float32)
+                marks[index] = (points / np.array([width, height], np.float32)).astype(np.float32)
                 present[index] = True
         return SegmentResult(marks, present)
     finally:
@@ -84,8 +87,9 @@ class Runner(Protocol):
     def slot(self, shape: tuple[int, int, int], count: int) -> np.ndarray:
         """A (count, *shape) uint8 buffer to put the next segment's frames in."""
 
-    def submit(self, count: int, warm: int) -> None:
-        """Track the ``count`` frames put in the last slot; may wait for a free worker."""
+    def submit(self, count: int, warm: int, in_flight: int) -> None:
+        """Track the ``count`` frames put in the last slot; waits while ``in_flight`` segments are
+        being tracked (or every worker is busy)."""
 
     def results(self, wait: bool) -> list[SegmentResult]:
         """Finished segments in submission order: those done now, or (``wait``) all."""
@@ -110,7 +114,7 @@ class InProcess:
         self._view = self._buffer[:size].reshape(count, *shape)
         return self._view
 
-    def submit(self, count: int, warm: int) -> None:
+    def submit(self, count: int, warm: int, in_flight: int) -> None:
         self._done.append(track_segment(self._mesh, self._view[:count], warm))
 
     def results(self, wait: bool) -> list[SegmentResult]:
@@ -131,9 +135,13 @@ class Segmenter:
         self._filled = 0
         self._slot: np.ndarray | None = None
         self._shape: tuple[int, int, int] | None = None
+        self._in_flight = 1
         self.pushed = 0
 
     def push(self, frame: np.ndarray) -> None:
+        if self.pushed == 0:
+            # the caller keeps each frame until its face is final: bound those frames in bytes
+            self._in_flight = max(1, IN_FLIGHT_BYTES // (SEGMENT_FRAMES * frame.nbytes))
         small = downscale(frame, self._max_side)
         if self._slot is None:
             self._open(small.shape)
@@ -170,5 +178,5 @@ class Segmenter:
         warm, count = len(self._lead), len(self._lead) + self._filled
         tail = self._slot[max(warm, count - WARMUP_FRAMES):count]
         self._lead = [frame.copy() for frame in tail]
-        self._runner.submit(count, warm)
+        self._runner.submit(count, warm, self._in_flight)
         self._slot, self._filled = None, 0

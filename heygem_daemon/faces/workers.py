@@ -121,9 +121,9 @@ class MeshWorkers:
         self._shape = (count, *shape)
         return np.ndarray(self._shape, np.uint8, buffer=self._maps[self._filling])
 
-    def submit(self, count: int, warm: int) -> None:
+    def submit(self, count: int, warm: int, in_flight: int) -> None:
         assert self._filling is not None
-        while not self._idle:
+        while not self._idle or len(self._flight) >= in_flight:
             self._done.append(self._receive())
         worker = self._idle.popleft()
         self._conns[worker].send((self._filling, self._shape[1:], count, warm))
