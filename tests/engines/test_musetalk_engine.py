@@ -162,7 +162,7 @@ musetalk = "{weights}"
 
 @pytest.mark.slow
 def test_the_published_architecture_renders_a_frame(tmp_path, clip, features) -> None:
-    """unet.pth of UNet2DConditionModel(**musetalk.json) (860 M parameters), sd-vae-ft-mse's and
+    """unet.pth of UNet2DConditionModel(**musetalk.json) (850 M parameters), sd-vae-ft-mse's and
     whisper-tiny's configs: loads with its keys checked and renders on the CPU (one frame: ~1.5 min
     on 2 cores, most of it making and reading 3.4 GB of weights)."""
     frames, faces = clip

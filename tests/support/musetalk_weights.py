@@ -1,7 +1,7 @@
 """Random MuseTalk 1.5 weights in the public ``models/`` layout, for tests and demos.
 
 ``real=True`` uses the published architectures (musetalk.json, sd-vae-ft-mse's and
-whisper-tiny's configs: ~860 M + 84 M + 38 M parameters, 3.4 GB of fp32 UNet);
+whisper-tiny's configs: 850 M + 84 M + 8 M (encoder) parameters, 3.4 GB of fp32 UNet);
 otherwise small configs of the same classes keep tests fast.  The layout, the file
 formats and the key names are the real ones either way.
 """
