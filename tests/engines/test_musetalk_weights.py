@@ -121,3 +121,25 @@ def test_validate_without_weights_exits_non_zero_naming_the_key(tmp_path: Path, 
                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     assert done.returncode == 1, done.stdout + done.stderr
     assert "PROBLEM engine musetalk" in done.stdout and "models.musetalk" in done.stdout
+
+
+def _doctor(tmp_path: Path, capsys: pytest.CaptureFixture[str], **models: Path) -> dict[str, str]:
+    import argparse
+
+    from heygem_daemon.commands import doctor
+    from heygem_daemon.settings import Settings
+
+    (tmp_path / "in").mkdir(exist_ok=True)
+    (tmp_path / "out").mkdir(exist_ok=True)
+    doctor(Settings(inbox=tmp_path / "in", outbox=tmp_path / "out", device="cpu", models=models), argparse.Namespace())
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    return {line.split("] ", 1)[1].split(":", 1)[0]: line for line in lines}
+
+
+def test_doctor_loads_the_folder_and_names_a_missing_part(folder: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    line = _doctor(tmp_path, capsys, musetalk=folder)["engine musetalk"]
+    assert line.startswith("[ok]") and '"precision": "fp32"' in line and '"device": "cpu"' in line
+    (folder / "sd-vae" / "config.json").unlink()
+    line = _doctor(tmp_path, capsys, musetalk=folder)["engine musetalk"]
+    assert line.startswith("[FAIL]") and "models.musetalk: sd-vae/config.json is missing" in line
