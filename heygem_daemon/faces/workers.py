@@ -81,7 +81,11 @@ class MeshWorkers:
                 self._conns.append(parent)
                 self._procs.append(proc)
             for conn in self._conns:
-                if not conn.poll(START_TIMEOUT_S) or conn.recv() != "ready":
+                try:
+                    ready = conn.poll(START_TIMEOUT_S) and conn.recv() == "ready"
+                except (EOFError, OSError):  # it exited while starting (its error is on stderr)
+                    ready = False
+                if not ready:
                     raise TrackingWorkerError("a face-tracking worker did not start")
         except BaseException:
             self.close()

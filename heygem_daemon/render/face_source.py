@@ -108,7 +108,8 @@ class CachedFaces:
 
 
 class TrackedFaces:
-    """Tracks first-visit source frames as they stream past; faces are final a few frames later."""
+    """Tracks first-visit source frames as they stream past; faces are final once their segment
+    is tracked (faces/segments.py) and the smoothing's few frames after it."""
 
     def __init__(self, tracker: FaceTracker) -> None:
         self.session = TrackingSession(tracker)
