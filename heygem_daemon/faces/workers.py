@@ -26,6 +26,7 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
+from ..errors import HeygemError
 from ..logging import get_logger
 from .facemesh import FaceMesh
 from .segments import SEGMENT_FRAMES, WARMUP_FRAMES, SegmentResult, track_segment
@@ -52,8 +53,11 @@ def tracking_processes(cores_per_video: int) -> int:
     return 0 if cores_per_video < 3 else min(MAX_PROCESSES, cores_per_video - 2)
 
 
-class TrackingWorkerError(RuntimeError):
-    """A tracking worker failed or exited; the video's tracking cannot go on."""
+class TrackingWorkerError(HeygemError, RuntimeError):
+    """A tracking worker failed or exited: this video fails (its siblings go on), and the tracker
+    starts a new worker for the next one."""
+
+    kind = "tracking"
 
 
 class MeshWorkers:
@@ -86,7 +90,8 @@ class MeshWorkers:
                 except (EOFError, OSError):  # it exited while starting (its error is on stderr)
                     ready = False
                 if not ready:
-                    raise TrackingWorkerError("a face-tracking worker did not start")
+                    raise TrackingWorkerError("A face-tracking worker process did not start.",
+                                              hint="Its error is in the daemon's log (stderr).")
         except BaseException:
             self.close()
             raise
@@ -129,10 +134,16 @@ class MeshWorkers:
         assert self._filling is not None
         while not self._idle or len(self._flight) >= in_flight:
             self._done.append(self._receive())
-        worker = self._idle.popleft()
-        self._conns[worker].send((self._filling, self._shape[1:], count, warm))
-        self._flight.append((worker, self._filling))
+        worker, slot = self._idle.popleft(), self._filling
         self._filling = None
+        try:
+            self._conns[worker].send((slot, self._shape[1:], count, warm))
+        except OSError as exc:  # it died between videos' checks
+            self._idle.append(worker)
+            self._free.append(slot)
+            raise TrackingWorkerError(f"Face-tracking worker {worker} stopped while tracking this video.",
+                                      hint="Run the job again; if it recurs, see the daemon's log.") from exc
+        self._flight.append((worker, slot))
 
     def results(self, wait: bool) -> list[SegmentResult]:
         done, self._done = self._done, []
@@ -157,12 +168,13 @@ class MeshWorkers:
         try:
             reply = self._conns[worker].recv()
         except (EOFError, OSError) as exc:
-            raise TrackingWorkerError(f"face-tracking worker {worker} exited") from exc
+            raise TrackingWorkerError(f"Face-tracking worker {worker} stopped while tracking this video.",
+                                      hint="Run the job again; if it recurs, see the daemon's log.") from exc
         finally:
             self._idle.append(worker)
             self._free.append(slot)
         if reply[0] != "ok":
-            raise TrackingWorkerError(f"face-tracking worker {worker} failed: {reply[1]}")
+            raise TrackingWorkerError(f"Face tracking failed in worker {worker}: {reply[1]}")
         return SegmentResult(reply[1], reply[2])
 
     # -- lifetime ----------------------------------------------------------------------------------

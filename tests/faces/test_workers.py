@@ -77,3 +77,23 @@ def test_the_local_executor_stops_its_trackers_workers_on_close(tmp_path):
     assert 1 == len(multiprocessing.active_children())
     executor.close()
     assert _leftovers() == ([], [])
+
+
+def test_a_worker_lost_mid_video_fails_that_video_and_not_the_next(frames):
+    """A worker killed while a video is tracked: that video gets a TrackingWorkerError (a HeygemError,
+    so only its output fails); the tracker starts a new worker and tracks the next video."""
+    from heygem_daemon.errors import HeygemError
+    from heygem_daemon.faces.workers import TrackingWorkerError
+
+    with FaceTracker(processes=1) as tracker:
+        with TrackingSession(tracker) as session:
+            tracker._workers._procs[0].kill()  # type: ignore[union-attr]
+            tracker._workers._procs[0].join()  # type: ignore[union-attr]
+            with pytest.raises(TrackingWorkerError) as raised:
+                for frame in frames:
+                    session.push(frame)
+                session.end()
+        track = tracker.track(iter(frames[:10]))
+    assert isinstance(raised.value, HeygemError)
+    assert track.frames_with_face == 10
+    assert _leftovers() == ([], [])
