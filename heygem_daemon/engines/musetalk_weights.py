@@ -119,12 +119,15 @@ def load_models(root: Path, device: torch.device, dtype: torch.dtype) -> MuseTal
     from transformers import WhisperFeatureExtractor, WhisperModel
 
     unet = load_unet(root)
-    vae = _from_folder(AutoencoderKL, root / VAE_DIR, "sd-vae")
+    # without accelerate, diffusers warns on every load that it cannot save memory: ask for the plain load
+    vae = _from_folder(AutoencoderKL, root / VAE_DIR, "sd-vae", low_cpu_mem_usage=False)
     whisper = _from_folder(WhisperModel, root / WHISPER_DIR, "whisper").encoder
     extractor = _from_folder(WhisperFeatureExtractor, root / WHISPER_DIR, "whisper (preprocessor_config.json)")
     _check_fit(unet, vae, whisper, root)
     parameters = sum(p.numel() for m in (unet, vae, whisper) for p in m.parameters())
-    nets = [m.to(device=device, dtype=dtype).eval().requires_grad_(False) for m in (unet, vae, whisper)]
+    # fp32 is what they are made in; casting to it anyway makes diffusers warn about every model
+    nets = [(m.to(device=device) if dtype == torch.float32 else m.to(device=device, dtype=dtype))
+            .eval().requires_grad_(False) for m in (unet, vae, whisper)]
     return MuseTalkModels(
         unet=nets[0], vae=nets[1], whisper=nets[2], feature_extractor=extractor,
         scaling_factor=float(getattr(vae.config, "scaling_factor", 0.18215)),
@@ -132,10 +135,10 @@ def load_models(root: Path, device: torch.device, dtype: torch.dtype) -> MuseTal
     )
 
 
-def _from_folder(cls: Any, folder: Path, name: str) -> Any:
+def _from_folder(cls: Any, folder: Path, name: str, **options: Any) -> Any:
     try:
         # a local folder path and local_files_only: from_pretrained can never reach the hub
-        return cls.from_pretrained(str(folder), local_files_only=True)
+        return cls.from_pretrained(str(folder), local_files_only=True, **options)
     except (OSError, ValueError, RuntimeError, TypeError, KeyError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise EngineError(f"{KEY}: {name}/ in {folder.parent} cannot be loaded ({first}).",
