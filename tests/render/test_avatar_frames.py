@@ -52,3 +52,18 @@ def test_a_pingpong_render_names_the_source_frame_of_every_output_frame(tmp_path
     assert list(range(23, -1, -1)) == sources[25:49]
     assert 1 == len({a.key for a in engine.seen})
     assert {25} == {a.frame_count for a in engine.seen}
+
+
+class _SizedEngine:
+    def __init__(self, device: str, batch_size: int) -> None:
+        self.device, self.batch_size = device, batch_size
+
+
+def test_an_engine_on_a_gpu_gets_its_whole_batch_at_720p_and_one_on_the_cpu_stays_within_24_mb() -> None:
+    """At 1280x720 a CPU engine's batch holds at most 24 MB (9 frames); an engine on CUDA gets its 128 frames,
+    since its network runs near full speed only from about that size; 4K on a GPU is still bounded by bytes."""
+    from heygem_daemon.render.video import frames_per_batch
+
+    assert 9 == frames_per_batch(_SizedEngine("cpu", 128), (1280, 720))  # type: ignore[arg-type]
+    assert 128 == frames_per_batch(_SizedEngine("cuda:0", 128), (1280, 720))  # type: ignore[arg-type]
+    assert 21 == frames_per_batch(_SizedEngine("cuda:0", 128), (3840, 2160))  # type: ignore[arg-type]
