@@ -67,14 +67,18 @@ def test_configure_runtime_sets_every_process_wide_switch(tmp_path):
 
 
 def test_only_runtime_sets_process_wide_switches():
-    """No other module sets a warnings filter, cuDNN's benchmark mode, progress bars or torch's threads."""
+    """No other module sets a warnings filter, cuDNN's benchmark mode, progress bars or torch's threads in the
+    daemon's process; the face tracker's worker processes (faces/workers.py) are processes of their own, whose
+    start-up sets their OpenCV threads once and nothing else."""
     from pathlib import Path
 
     package = Path(__file__).resolve().parents[1] / "heygem_daemon"
     switches = ("set_num_threads(", "warnings.filterwarnings(", "cudnn.benchmark =", "disable_progress_bar(",
                 "enable_progress_bar(", "setNumThreads(")
-    setters = sorted({p.name for p in package.rglob("*.py") for s in switches if s in p.read_text(encoding="utf-8")})
-    assert ["runtime.py"] == setters
+    found = {(p.name, s): p.read_text(encoding="utf-8").count(s) for p in package.rglob("*.py") for s in switches}
+    setters = sorted({(name, s, n) for (name, s), n in found.items() if n and name != "runtime.py"})
+    assert [("workers.py", "setNumThreads(", 1)] == setters
+    assert found[("runtime.py", "set_num_threads(")] and found[("runtime.py", "setNumThreads(")]
 
 
 def test_auto_workers_on_a_two_core_box_is_one_video():
