@@ -39,6 +39,17 @@ class _CustomOp:
     options: dict
 
 
+@dataclass
+class _Samplers:
+    """TransformTensorBilinear operators in a row on one feature map with the same options (the
+    lips and the two eyes): sampled in one call, a third of the per-call overhead."""
+
+    data: int
+    matrices: list[int]
+    outputs: list[int]
+    options: dict
+
+
 class AttentionMesh:
     """Runs the attention mesh on one 192x192 RGB crop in [0, 1]; outputs by name."""
 
@@ -49,7 +60,7 @@ class AttentionMesh:
         graph = model.subgraphs[0]
         self._names = {int(t): _name(graph.tensors[t]) for t in graph.outputs}
         self._input = int(graph.inputs[0])
-        self._steps: list[_Stage | _CustomOp] = []
+        self._steps: list[_Stage | _CustomOp | _Samplers] = []
         constant = {i for i, t in enumerate(graph.tensors) if _is_constant(model, t)}
         folded = _constant_ops(model, graph, constant)  # e.g. float16 weights -> DEQUANTIZE
         derived = constant | {int(t) for i in folded for t in graph.operators[i].outputs}
@@ -72,6 +83,7 @@ class AttentionMesh:
                                              int(op.outputs[0]), _options(op)))
                 available = available | {int(op.outputs[0])}
             pending = [i for i in pending if i not in customs]
+        self._steps = _grouped(self._steps)
 
     def __call__(self, image: np.ndarray) -> dict[str, np.ndarray]:
         values = {self._input: image[None].astype(np.float32)}
@@ -82,9 +94,29 @@ class AttentionMesh:
                 step.interpreter.invoke()
                 for tensor, index in step.outputs:
                     values[tensor] = step.interpreter.get_tensor(index)
+            elif isinstance(step, _Samplers):
+                matrices = [values[t].reshape(4, 4) for t in step.matrices]
+                for tensor, out in zip(step.outputs, _transform_tensors(values[step.data], matrices, step.options)):
+                    values[tensor] = out
             else:
                 values[step.output] = _run_custom(step, [values[t] for t in step.inputs])
         return {name: values[tensor] for tensor, name in self._names.items()}
+
+
+def _grouped(steps: list[_Stage | _CustomOp | _Samplers]) -> list[_Stage | _CustomOp | _Samplers]:
+    """``steps`` with each run of samplers of one feature map (same options) made one ``_Samplers``."""
+    out: list[_Stage | _CustomOp | _Samplers] = []
+    for step in steps:
+        if isinstance(step, _CustomOp) and step.name == "TransformTensorBilinear":
+            last = out[-1] if out else None
+            if isinstance(last, _Samplers) and last.data == step.inputs[0] and last.options == step.options:
+                last.matrices.append(step.inputs[1])
+                last.outputs.append(step.output)
+                continue
+            out.append(_Samplers(step.inputs[0], [step.inputs[1]], [step.output], step.options))
+            continue
+        out.append(step)
+    return out
 
 
 def _name(tensor) -> str:
@@ -203,49 +235,92 @@ def _run_custom(step: _CustomOp, args: list[np.ndarray]) -> np.ndarray:
     return _transform_landmarks(args[0], args[1].reshape(4, 4))
 
 
+# The operators run eleven times a frame on tiny arrays (80 points, 16x16 samples), so their
+# cost is numpy's per-call overhead more than arithmetic: the versions below make fewer,
+# larger calls, keep the kernels' float32/float64 steps where rounding could show, and
+# give the same outputs as the straightforward ones to float32 rounding (tests/faces).
+
+
 def _landmarks_to_matrix(marks: np.ndarray, o: dict) -> np.ndarray:
-    """MediaPipe LandmarksToTransformMatrixV2: output grid -> landmark space, as a 4x4 matrix."""
-    left, right = marks[o["left_rotation_idx"], :2], marks[o["right_rotation_idx"], :2]
-    rotation = o.get("target_rotation_radians", 0.0) - np.arctan2(right[1] - left[1], right[0] - left[0])
-    pts = marks[np.asarray(o["subset_idxs"]).reshape(-1), :2].astype(np.float64)
+    """MediaPipe LandmarksToTransformMatrixV2: output grid -> landmark space, as a 4x4 matrix.
+
+    The product shift @ rotate(-r) @ scale @ shift(-out/2) written out: its
+    non-trivial entries are single products (exact), the translation one sum."""
+    left, right = marks[o["left_rotation_idx"]], marks[o["right_rotation_idx"]]
+    # float32, as the kernel (and numpy's scalar rules) compute the angle
+    rotation = np.float32(o.get("target_rotation_radians", 0.0)) - np.arctan2(right[1] - left[1],
+                                                                             right[0] - left[0])
     cos, sin = np.cos(rotation), np.sin(rotation)
-    turned = pts @ np.array([[cos, sin], [-sin, cos]])  # rows: R @ p
-    lo, hi = turned.min(axis=0), turned.max(axis=0)
-    width, height = hi - lo
-    mid = (lo + hi) / 2
-    cx, cy = np.array([[cos, -sin], [sin, cos]]).T @ mid  # R(-r) @ mid
+    pts = marks[_subset(o), :2].astype(np.float64)
+    turned_x = pts[:, 0] * cos - pts[:, 1] * sin  # R @ p
+    turned_y = pts[:, 0] * sin + pts[:, 1] * cos
+    lo_x, hi_x, lo_y, hi_y = turned_x.min(), turned_x.max(), turned_y.min(), turned_y.max()
+    mid_x, mid_y = (lo_x + hi_x) / 2, (lo_y + hi_y) / 2
+    cx, cy = cos * mid_x + sin * mid_y, -sin * mid_x + cos * mid_y  # R(-r) @ mid
     out_w, out_h = o["output_width"], o["output_height"]
-    r = -rotation
-    shift = np.array([[1, 0, 0, cx], [0, 1, 0, cy], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float64)
-    turn = np.array([[np.cos(r), -np.sin(r), 0, 0], [np.sin(r), np.cos(r), 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
-    scale = np.diag([o["scale_x"] * width / out_w, o["scale_y"] * height / out_h, 1.0, 1.0])
-    shift2 = np.array([[1, 0, 0, -out_w / 2.0], [0, 1, 0, -out_h / 2.0], [0, 0, 1, 0], [0, 0, 0, 1]])
-    return (shift @ turn @ scale @ shift2).astype(np.float32).reshape(1, 4, 4)
+    c, s = np.cos(-rotation), np.sin(-rotation)
+    sx, sy = o["scale_x"] * (hi_x - lo_x) / out_w, o["scale_y"] * (hi_y - lo_y) / out_h
+    half_w, half_h = -out_w / 2.0, -out_h / 2.0
+    matrix = np.array([[c * sx, -s * sy, 0.0, c * sx * half_w + -s * sy * half_h + cx],
+                       [s * sx, c * sy, 0.0, s * sx * half_w + c * sy * half_h + cy],
+                       [0.0, 0.0, 1.0, 0.0],
+                       [0.0, 0.0, 0.0, 1.0]], dtype=np.float64)
+    return matrix.astype(np.float32).reshape(1, 4, 4)
+
+
+def _subset(o: dict) -> np.ndarray:
+    """The operator's landmark subset as an index array, made once per operator."""
+    subset = o.get("_subset_array")
+    if subset is None:
+        subset = o["_subset_array"] = np.asarray(o["subset_idxs"], dtype=np.intp).reshape(-1)
+    return subset
 
 
 def _transform_tensor(data: np.ndarray, matrix: np.ndarray, o: dict) -> np.ndarray:
-    """MediaPipe TransformTensorBilinearV2: sample ``data`` (1, H, W, C) on the matrix's grid.
+    """MediaPipe TransformTensorBilinearV2: sample ``data`` (1, H, W, C) on the matrix's grid."""
+    return _transform_tensors(data, [matrix], o)[0]
+
+
+def _transform_tensors(data: np.ndarray, matrices: list[np.ndarray], o: dict) -> list[np.ndarray]:
+    """``_transform_tensor`` for several matrices on one map, in one pass (each sample's arithmetic
+    is the same as alone).
 
     The same arithmetic as the kernel (float64 coordinates, reads past the edge
-    are 0), on flat indices into a zero-padded copy: a third of the time of
-    fancy-indexing the 3-D map four times (it ran three times a frame)."""
+    are 0).  A sample inside the map reads its right/lower neighbour only with
+    weight 0 when it sits on the last column/row, so that read is clamped to the
+    map instead of going to a zero-padded copy (same result, no copy); samples
+    outside are zeroed at the end."""
     _, height, width, channels = data.shape
     out_h, out_w = o["output_height"], o["output_width"]
-    xt, yt = matrix[0].astype(np.float64), matrix[1].astype(np.float64)
+    stacked = np.stack(matrices).astype(np.float64)
+    xt, yt = stacked[:, 0, :, None], stacked[:, 1, :, None]  # (k, 4, 1) each
     xs, ys = _grid(out_h, out_w)
-    tx = xt[0] * xs + xt[1] * ys + (xt[3] + (xt[0] * 0.5 + xt[1] * 0.5 - 0.5))
-    ty = yt[0] * xs + yt[1] * ys + (yt[3] + (yt[0] * 0.5 + yt[1] * 0.5 - 0.5))
+    tx = (xt[:, 0] * xs + xt[:, 1] * ys + (xt[:, 3] + (xt[:, 0] * 0.5 + xt[:, 1] * 0.5 - 0.5))).reshape(-1)
+    ty = (yt[:, 0] * xs + yt[:, 1] * ys + (yt[:, 3] + (yt[:, 0] * 0.5 + yt[:, 1] * 0.5 - 0.5))).reshape(-1)
     inside = (tx >= 0) & (tx <= width - 1) & (ty >= 0) & (ty <= height - 1)
     x0, y0 = np.floor(tx), np.floor(ty)
     fx, fy = (tx - x0)[:, None], (ty - y0)[:, None]
-    padded = np.zeros((height + 1, width + 1, channels), np.float32)
-    padded[:height, :width] = data[0]
-    flat = padded.reshape(-1, channels)
-    top = np.clip(y0, 0, height - 1).astype(np.intp) * (width + 1) + np.clip(x0, 0, width - 1).astype(np.intp)
-    q11, q21, q12, q22 = flat[top], flat[top + 1], flat[top + width + 1], flat[top + width + 2]
-    out = (1 - fy) * ((1 - fx) * q11 + fx * q21) + fy * ((1 - fx) * q12 + fx * q22)
-    out[~inside] = 0.0
-    return out.reshape(1, out_h, out_w, channels).astype(np.float32)
+    flat = data.reshape(-1, channels)
+    xi = np.clip(x0, 0, width - 1).astype(np.intp)
+    yi = np.clip(y0, 0, height - 1).astype(np.intp)
+    right = np.minimum(xi + 1, width - 1) - xi  # 0 on the last column
+    down = (np.minimum(yi + 1, height - 1) - yi) * width
+    top = yi * width + xi
+    # the four neighbours in one gather and one cast; then, in place and in the kernel's order,
+    # (1 - fy) * ((1 - fx) * q11 + fx * q21) + fy * ((1 - fx) * q12 + fx * q22)
+    q = np.take(flat, np.stack([top, top + right, top + down, top + down + right]), axis=0).astype(np.float64)
+    q11, q21, q12, q22 = q
+    q11 *= 1 - fx
+    q21 *= fx
+    q11 += q21
+    q12 *= 1 - fx
+    q22 *= fx
+    q12 += q22
+    q11 *= 1 - fy
+    q12 *= fy
+    q11 += q12
+    q11[~inside] = 0.0
+    return list(q11.astype(np.float32).reshape(len(matrices), 1, out_h, out_w, channels))
 
 
 @lru_cache(maxsize=4)
@@ -257,8 +332,9 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _transform_landmarks(marks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """MediaPipe TransformLandmarksV2: (1, N, 2) points through the matrix's first two rows."""
-    pts = marks.reshape(-1, marks.shape[-1]).astype(np.float64)
-    out = pts.copy()
-    out[:, 0] = matrix[0, 0] * pts[:, 0] + matrix[0, 1] * pts[:, 1] + matrix[0, 3]
-    out[:, 1] = matrix[1, 0] * pts[:, 0] + matrix[1, 1] * pts[:, 1] + matrix[1, 3]
+    pts = marks.reshape(-1, 2).astype(np.float64)
+    m = matrix.astype(np.float64)
+    out = np.empty_like(pts)
+    out[:, 0] = m[0, 0] * pts[:, 0] + m[0, 1] * pts[:, 1] + m[0, 3]
+    out[:, 1] = m[1, 0] * pts[:, 0] + m[1, 1] * pts[:, 1] + m[1, 3]
     return out.reshape(marks.shape).astype(np.float32)

@@ -69,11 +69,11 @@ RIGHT_EYE = [
     383, 300, 293, 334, 296, 336, 285, 417,
 ]  # fmt: skip
 REFINEMENTS = (
-    ("output_lips", LIPS),
-    ("output_left_eye", LEFT_EYE),
-    ("output_right_eye", RIGHT_EYE),
-    ("output_left_iris", list(range(468, 473))),
-    ("output_right_iris", list(range(473, 478))),
+    ("output_lips", np.array(LIPS)),
+    ("output_left_eye", np.array(LEFT_EYE)),
+    ("output_right_eye", np.array(RIGHT_EYE)),
+    ("output_left_iris", np.arange(468, 473)),
+    ("output_right_iris", np.arange(473, 478)),
 )
 
 
@@ -174,12 +174,17 @@ class FaceMesh:
     def close(self) -> None:
         self._roi = None
 
-    def process(self, bgr: np.ndarray) -> np.ndarray | None:
-        """(478, 2) landmarks in pixels of a BGR frame, or None when no face is found."""
-        marks = None if self._roi is None else self._landmarks(bgr, self._roi)
+    def process(self, bgr: np.ndarray, shrink: int = 1) -> np.ndarray | None:
+        """(478, 2) landmarks in pixels of a BGR frame, or None when no face is found.
+
+        ``shrink`` k > 1: track the frame as if shrunk k times in both axes with
+        ``cv2.INTER_AREA`` (an exact k x k block average; ``exact_shrink``), the
+        landmarks in the shrunk frame's pixels, but shrink only the pixels around
+        the face (the detector, when it runs, gets the whole frame shrunk)."""
+        marks = None if self._roi is None else self._landmarks(bgr, self._roi, shrink)
         if marks is None:
-            roi = self._detect(bgr)
-            marks = None if roi is None else self._landmarks(bgr, roi)
+            roi = self._detect(bgr if shrink == 1 else shrink_whole(bgr, shrink))
+            marks = None if roi is None else self._landmarks(bgr, roi, shrink)
         self._roi = None if marks is None else roi_from_points(marks[:NUM_MESH], FACE_AXIS, FACE_SCALE)
         return marks
 
@@ -200,9 +205,9 @@ class FaceMesh:
         pixels = (face.reshape(-1, 2) * DETECTOR_SIZE - (pad_x, pad_y)) / scale
         return roi_around(pixels[2:4], (*pixels[0], *pixels[1]), FACE_SCALE)
 
-    def _landmarks(self, bgr: np.ndarray, roi: Roi) -> np.ndarray | None:
+    def _landmarks(self, bgr: np.ndarray, roi: Roi, shrink: int = 1) -> np.ndarray | None:
         """478 landmarks inside ``roi`` (pixels), or None when the face-presence score is low."""
-        outputs = self._mesh(_crop(bgr, roi, MESH_SIZE))
+        outputs = self._mesh(_crop(bgr, roi, MESH_SIZE, shrink))
         if _sigmoid(float(outputs["conv_faceflag"].reshape(-1)[0])) < self._track_conf:
             return None
         local = np.empty((NUM_LANDMARKS, 2), np.float32)
@@ -212,21 +217,81 @@ class FaceMesh:
         return _to_frame(local, roi.to_crop(MESH_SIZE)).astype(np.float32)
 
 
-def _crop(bgr: np.ndarray, roi: Roi, size: int) -> np.ndarray:
+def _crop(bgr: np.ndarray, roi: Roi, size: int, shrink: int = 1) -> np.ndarray:
     """The ``size`` x ``size`` RGB crop of ``roi``, as floats in [0, 1].
 
-    Sampled straight from the full frame: bilinear warping skips pixels when it
+    Sampled straight from the (tracked) frame: bilinear warping skips pixels when it
     shrinks a lot, so a region more than 3x the crop is warped to ``factor``
     (2-4) times the crop first and area-averaged down (an integer factor keeps
-    the coordinates exact)."""
+    the coordinates exact).  ``shrink`` > 1: ``bgr`` is that many times the
+    tracked frame (``FaceMesh.process``)."""
     factor = max(1, min(4, int(roi.side / size / 1.5)))
     matrix = roi.to_crop(size * factor)
     big = size * factor
-    crop = cv2.warpAffine(bgr, matrix, (big, big), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    source, matrix = _region(bgr, matrix, big, shrink)
+    crop = cv2.warpAffine(source, matrix, (big, big), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if factor > 1:
         crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
     # the same values as crop[:, :, ::-1].astype(np.float32) / 255, without the strided float copy
     return np.multiply(cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), np.float32(1 / 255), dtype=np.float32)
+
+
+def exact_shrink(shape: tuple[int, ...], max_side: int) -> int:
+    """k when shrinking a frame of ``shape`` to ``max_side`` is an exact k x k block average
+    (k >= 2: 1280x720 -> 640x360 is 2, 1920x1080 is 3), 1 when it needs no shrink, 0 otherwise.
+
+    cv2.INTER_AREA at an integer ratio in both axes averages each k x k block on
+    its own, so any part of the shrunk frame can be made from its part of the
+    frame alone, the same bytes as the whole shrink (tests/faces/test_facemesh.py)."""
+    height, width = shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1.0:
+        return 1
+    small_w, small_h = max(1, round(width * scale)), max(1, round(height * scale))
+    k = width // small_w
+    return k if k >= 2 and small_w * k == width and small_h * k == height else 0
+
+
+def shrink_whole(bgr: np.ndarray, shrink: int) -> np.ndarray:
+    """The whole frame shrunk ``shrink`` times (``exact_shrink``), as ``segments.downscale`` does."""
+    height, width = bgr.shape[:2]
+    return cv2.resize(bgr, (width // shrink, height // shrink), interpolation=cv2.INTER_AREA)
+
+
+#: pixels of the shrunk frame kept around the crop's corners: the bilinear warp reads the pixel
+#: at and after each sample's position, fixed-point rounded
+_REGION_MARGIN = 2
+
+
+def _region(bgr: np.ndarray, matrix: np.ndarray, big: int, shrink: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of the tracked frame a ``big`` x ``big`` warp through ``matrix`` reads, and the matrix
+    moved onto it; ``shrink`` > 1: shrunk from that part of ``bgr`` alone.
+
+    Shrinking the whole 720p frame cost about as much as the crop and the mesh's
+    custom operators together; the face's region is a fraction of it.  The
+    region is clipped to the frame, so a crop reaching past the edge still
+    replicates the frame's edge pixels.  Unshrunk frames are warped from the
+    same region and moved matrix too (a view, no copy): the moved matrix rounds
+    a few crop pixels in a hundred crops one level differently from the frame's
+    own, and this way a frame shrunk by the caller and one shrunk here give the
+    same bytes."""
+    height, width = bgr.shape[0] // shrink, bgr.shape[1] // shrink
+    inverse = cv2.invertAffineTransform(matrix)
+    corners = np.array([[0.0, 0.0], [big, 0.0], [0.0, big], [big, big]]) @ inverse[:, :2].T + inverse[:, 2]
+    x0 = max(0, int(np.floor(corners[:, 0].min())) - _REGION_MARGIN)
+    y0 = max(0, int(np.floor(corners[:, 1].min())) - _REGION_MARGIN)
+    x1 = min(width, int(np.ceil(corners[:, 0].max())) + _REGION_MARGIN + 1)
+    y1 = min(height, int(np.ceil(corners[:, 1].max())) + _REGION_MARGIN + 1)
+    if x0 >= x1 or y0 >= y1:  # wholly off the frame: only its edge is replicated
+        return (shrink_whole(bgr, shrink) if shrink > 1 else bgr), matrix
+    if shrink == 1:
+        region = bgr[y0:y1, x0:x1]
+    else:
+        region = cv2.resize(bgr[y0 * shrink : y1 * shrink, x0 * shrink : x1 * shrink], (x1 - x0, y1 - y0),
+                            interpolation=cv2.INTER_AREA)
+    moved = matrix.copy()
+    moved[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
+    return region, moved
 
 
 def _to_frame(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

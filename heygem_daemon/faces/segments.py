@@ -19,12 +19,12 @@ the same in-process and on any number of workers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import MutableSequence, Protocol
 
 import cv2
 import numpy as np
 
-from .facemesh import NUM_LANDMARKS, FaceMesh
+from .facemesh import NUM_LANDMARKS, FaceMesh, exact_shrink
 
 #: frames tracked from one fresh detection; also how far tracking may run behind the decode
 SEGMENT_FRAMES = 32
@@ -33,6 +33,10 @@ WARMUP_FRAMES = 4
 #: the render pass holds every frame whose segment is still being tracked: at most this many
 #: bytes of them (at 720p five segments in flight, at 1080p two, at 4K one)
 IN_FLIGHT_BYTES = 512 * 1024 * 1024
+
+
+#: where a segment's frames are put: shared memory (worker processes) or a list of the frames
+FrameSlot = MutableSequence[np.ndarray] | np.ndarray
 
 
 @dataclass
@@ -45,20 +49,23 @@ class SegmentResult:
     present: np.ndarray
 
 
-def track_segment(mesh: FaceMesh, frames: np.ndarray, warm: int) -> SegmentResult:
-    """Landmarks of ``frames[warm:]`` (downscaled BGR), the first ``warm`` frames only leading in."""
+def track_segment(mesh: FaceMesh, frames: FrameSlot, warm: int, shrink: int = 1) -> SegmentResult:
+    """Landmarks of ``frames[warm:]`` (BGR), the first ``warm`` frames only leading in.
+
+    ``shrink``: the frames are that many times the tracked size (``FaceMesh.process``);
+    1: they were downscaled already."""
     mesh.close()
     try:
         for frame in frames[:warm]:
-            mesh.process(frame)
+            mesh.process(frame, shrink)
         count = len(frames) - warm
         marks = np.full((count, NUM_LANDMARKS, 2), np.nan, dtype=np.float32)
         present = np.zeros(count, dtype=bool)
         for index in range(count):
             frame = frames[warm + index]
-            points = mesh.process(frame)
+            points = mesh.process(frame, shrink)
             if points is not None:
-                height, width = frame.shape[:2]
+                height, width = frame.shape[0] // shrink, frame.shape[1] // shrink
                 marks[index] = (points / np.array([width, height], np.float32)).astype(np.float32)
                 present[index] = True
         return SegmentResult(marks, present)
@@ -84,12 +91,18 @@ def downscale(frame: np.ndarray, max_side: int) -> np.ndarray:
 class Runner(Protocol):
     """Runs segments: in this process, or on worker processes (``workers.MeshWorkers``)."""
 
-    def slot(self, shape: tuple[int, int, int], count: int) -> np.ndarray:
-        """A (count, *shape) uint8 buffer to put the next segment's frames in."""
+    def fits(self, shape: tuple[int, int, int], count: int) -> bool:
+        """Whether a slot takes ``count`` frames of ``shape``."""
 
-    def submit(self, count: int, warm: int, in_flight: int) -> None:
-        """Track the ``count`` frames put in the last slot; waits while ``in_flight`` segments are
-        being tracked (or every worker is busy)."""
+    def slot(self, shape: tuple[int, int, int], count: int) -> FrameSlot:
+        """Room for the next segment's ``count`` frames of ``shape``, filled by index."""
+
+    def submit(self, count: int, warm: int, in_flight: int, shrink: int) -> None:
+        """Track the ``count`` frames put in the last slot (``shrink``: ``track_segment``); waits
+        while ``in_flight`` segments are being tracked (or every worker is busy)."""
+
+    def lead(self, frames: FrameSlot) -> list[np.ndarray]:
+        """The last submitted segment's last ``frames``, kept until the next slot is filled from them."""
 
     def results(self, wait: bool) -> list[SegmentResult]:
         """Finished segments in submission order: those done now, or (``wait``) all."""
@@ -99,23 +112,40 @@ class Runner(Protocol):
 
 
 class InProcess:
-    """Segments tracked at once, in the caller's thread."""
+    """Segments tracked at once, in the caller's thread.
+
+    Its slot holds the caller's frames themselves, not copies (a 720p frame's copy
+    cost a tenth of its tracking): a segment is tracked as soon as its last frame
+    is pushed, and the caller does not change a frame before its face is final."""
 
     def __init__(self, mesh: FaceMesh) -> None:
         self._mesh = mesh
-        self._buffer = np.empty(0, np.uint8)
-        self._view = np.empty((0, 1, 1, 3), np.uint8)
+        self._frames: list[np.ndarray] = []
+        self._lead = np.empty(0, np.uint8)
         self._done: list[SegmentResult] = []
 
-    def slot(self, shape: tuple[int, int, int], count: int) -> np.ndarray:
-        size = count * int(np.prod(shape))
-        if self._buffer.size < size:
-            self._buffer = np.empty(size, np.uint8)
-        self._view = self._buffer[:size].reshape(count, *shape)
-        return self._view
+    def fits(self, shape: tuple[int, int, int], count: int) -> bool:
+        return True
 
-    def submit(self, count: int, warm: int, in_flight: int) -> None:
-        self._done.append(track_segment(self._mesh, self._view[:count], warm))
+    def slot(self, shape: tuple[int, int, int], count: int) -> FrameSlot:
+        self._frames = [np.empty(0, np.uint8)] * count
+        return self._frames
+
+    def submit(self, count: int, warm: int, in_flight: int, shrink: int) -> None:
+        frames, self._frames = self._frames[:count], []
+        self._done.append(track_segment(self._mesh, frames, warm, shrink))
+
+    def lead(self, frames: FrameSlot) -> list[np.ndarray]:
+        # copies (the caller may change a frame once its face is final), into one buffer kept
+        # between segments: a fresh 720p copy cost five times a reused one (page faults)
+        if len(frames) == 0:
+            return []
+        shape = (WARMUP_FRAMES, *frames[0].shape)
+        if self._lead.shape != shape:
+            self._lead = np.empty(shape, np.uint8)
+        for index, frame in enumerate(frames):
+            self._lead[index] = frame
+        return list(self._lead[: len(frames)])
 
     def results(self, wait: bool) -> list[SegmentResult]:
         done, self._done = self._done, []
@@ -133,16 +163,24 @@ class Segmenter:
         self._max_side = max_side
         self._lead: list[np.ndarray] = []  # the previous segment's last frames: the next one's warm-up
         self._filled = 0
-        self._slot: np.ndarray | None = None
+        self._slot: FrameSlot | None = None
         self._shape: tuple[int, int, int] | None = None
         self._in_flight = 1
+        self._shrink = 0
         self.pushed = 0
 
     def push(self, frame: np.ndarray) -> None:
+        """The video's next frame; it must stay unchanged until its segment is tracked."""
         if self.pushed == 0:
             # the caller keeps each frame until its face is final: bound those frames in bytes
             self._in_flight = max(1, IN_FLIGHT_BYTES // (SEGMENT_FRAMES * frame.nbytes))
-        small = downscale(frame, self._max_side)
+            # frames the runner can take whole are shrunk around the face only, on the runner;
+            # others are shrunk whole here (the same bytes either way: facemesh.exact_shrink)
+            shape = (int(frame.shape[0]), int(frame.shape[1]), int(frame.shape[2]))
+            self._shrink = exact_shrink(shape, self._max_side)
+            if self._shrink > 1 and not self._runner.fits(shape, WARMUP_FRAMES + SEGMENT_FRAMES):
+                self._shrink = 0
+        small = frame if self._shrink else downscale(frame, self._max_side)
         if self._slot is None:
             self._open(small.shape)
         assert self._slot is not None
@@ -177,6 +215,6 @@ class Segmenter:
         assert self._slot is not None
         warm, count = len(self._lead), len(self._lead) + self._filled
         tail = self._slot[max(warm, count - WARMUP_FRAMES):count]
-        self._lead = [frame.copy() for frame in tail]
-        self._runner.submit(count, warm, self._in_flight)
+        self._runner.submit(count, warm, self._in_flight, max(1, self._shrink))
+        self._lead = self._runner.lead(tail)
         self._slot, self._filled = None, 0

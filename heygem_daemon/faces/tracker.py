@@ -38,8 +38,9 @@ NUM_LANDMARKS = 478
 #: a fast syllable's lip opening while removing the sub-pixel shimmer.
 SMOOTH_SIGMA_FRAMES = 1.0
 #: names the models and the pipeline in the face-track cache key: change it
-#: whenever either changes what the landmarks are (v3: tracked in segments, segments.py)
-PIPELINE = "facemesh-attention-v3"
+#: whenever either changes what the landmarks are (v3: tracked in segments, segments.py; v4: the
+#: crop warped from the face's region, which rounds a few of its pixels one level differently)
+PIPELINE = "facemesh-attention-v4"
 
 
 def _litert_version() -> str:

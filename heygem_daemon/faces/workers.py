@@ -24,12 +24,13 @@ import tempfile
 from collections import deque
 from multiprocessing.connection import Connection
 
+import cv2
 import numpy as np
 
 from ..errors import HeygemError
 from ..logging import get_logger
 from .facemesh import FaceMesh
-from .segments import SEGMENT_FRAMES, WARMUP_FRAMES, SegmentResult, track_segment
+from .segments import SEGMENT_FRAMES, WARMUP_FRAMES, FrameSlot, SegmentResult, track_segment
 
 log = get_logger()
 
@@ -39,6 +40,11 @@ _CONTEXT = multiprocessing.get_context("spawn")
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 5.0
 
+
+#: a slot takes a segment of frames up to this many pixels at full size (720p), so the workers
+#: shrink only the face's region of them (facemesh.exact_shrink); larger frames are shrunk whole
+#: by the caller.  Pages of a slot are used only as far as frames fill them.
+FULL_FRAME_PIXELS = 1280 * 720
 
 #: worker processes one video's tracker may use at most (a 16-core host: 8 keep up with its encoder)
 MAX_PROCESSES = 8
@@ -67,7 +73,7 @@ class MeshWorkers:
                  min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5) -> None:
         if processes < 1:
             raise ValueError("MeshWorkers needs at least one process")
-        self._slot_bytes = (SEGMENT_FRAMES + WARMUP_FRAMES) * max_side * max_side * 3
+        self._slot_bytes = (SEGMENT_FRAMES + WARMUP_FRAMES) * max(max_side * max_side, FULL_FRAME_PIXELS) * 3
         self._maps: list[mmap.mmap] = []
         self._done: list[SegmentResult] = []
         self._conns: list[Connection] = []
@@ -123,27 +129,35 @@ class MeshWorkers:
         return path
 
     # -- segments.Runner -------------------------------------------------------------------------
+    def fits(self, shape: tuple[int, int, int], count: int) -> bool:
+        return count * int(np.prod(shape)) <= self._slot_bytes
+
     def slot(self, shape: tuple[int, int, int], count: int) -> np.ndarray:
-        if count * int(np.prod(shape)) > self._slot_bytes:
+        if not self.fits(shape, count):
             raise ValueError(f"{count} frames of {shape} do not fit a tracking slot")
         self._filling = self._free.popleft()
         self._shape = (count, *shape)
         return np.ndarray(self._shape, np.uint8, buffer=self._maps[self._filling])
 
-    def submit(self, count: int, warm: int, in_flight: int) -> None:
+    def submit(self, count: int, warm: int, in_flight: int, shrink: int) -> None:
         assert self._filling is not None
         while not self._idle or len(self._flight) >= in_flight:
             self._done.append(self._receive())
         worker, slot = self._idle.popleft(), self._filling
         self._filling = None
         try:
-            self._conns[worker].send((slot, self._shape[1:], count, warm))
+            self._conns[worker].send((slot, self._shape[1:], count, warm, shrink))
         except OSError as exc:  # it died between videos' checks
             self._idle.append(worker)
             self._free.append(slot)
             raise TrackingWorkerError(f"Face-tracking worker {worker} stopped while tracking this video.",
                                       hint="Run the job again; if it recurs, see the daemon's log.") from exc
         self._flight.append((worker, slot))
+
+    def lead(self, frames: FrameSlot) -> list[np.ndarray]:
+        # views of the submitted slot: nothing writes a slot but the next _open, which reads these
+        # first (even when it reopens this very slot, its lead frames lie past the ones written)
+        return list(frames)
 
     def results(self, wait: bool) -> list[SegmentResult]:
         done, self._done = self._done, []
@@ -212,6 +226,9 @@ def _serve(conn: Connection, paths: list[str], slot_bytes: int, threads: int, de
     for path in paths:
         with open(path, "r+b") as fh:
             maps.append(mmap.mmap(fh.fileno(), slot_bytes))
+    # one core's worth of work: OpenCV's pool would split each small warp and shrink across
+    # threads that wait for each other (CPU time the mesh needs, on a box whose cores are all busy)
+    cv2.setNumThreads(threads)
     mesh = FaceMesh(min_detection_confidence=detect, min_tracking_confidence=track, threads=threads)
     conn.send("ready")
     while True:
@@ -221,10 +238,10 @@ def _serve(conn: Connection, paths: list[str], slot_bytes: int, threads: int, de
             return
         if task is None:
             return
-        slot, shape, count, warm = task
+        slot, shape, count, warm, shrink = task
         frames = np.ndarray((count, *shape), np.uint8, buffer=maps[slot])
         try:
-            result = track_segment(mesh, frames, warm)
+            result = track_segment(mesh, frames, warm, shrink)
         except Exception as exc:  # sent back: the parent raises it for the video being tracked
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
             continue

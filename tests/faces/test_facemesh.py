@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 
+import cv2
 import numpy as np
+import pytest
 
 from heygem_daemon.faces import attention, facemesh
 from heygem_daemon.faces.attention import AttentionMesh
@@ -40,10 +42,13 @@ def test_region_maps_its_corners_to_the_crop():
 
 
 def test_attention_mesh_runs_in_stages_around_its_custom_operators():
-    """The attention model splits into LiteRT stages and MediaPipe's three operators, and gives all heads."""
+    """The attention model splits into LiteRT stages and MediaPipe's three operators (the three
+    regions' samplers of the one feature map run as one step), and gives all heads."""
     mesh = AttentionMesh(MODELS / "face_landmark_with_attention.tflite")
-    customs = {step.name for step in mesh._steps if not isinstance(step, attention._Stage)}
-    assert customs == set(attention.CUSTOM)
+    customs = {step.name for step in mesh._steps if isinstance(step, attention._CustomOp)}
+    samplers = [step for step in mesh._steps if isinstance(step, attention._Samplers)]
+    assert customs | {"TransformTensorBilinear"} == set(attention.CUSTOM)
+    assert len(samplers) == 1 and len(samplers[0].matrices) == 3
     outputs = mesh(np.full((192, 192, 3), 0.5, np.float32))
     sizes = {name: value.size for name, value in outputs.items()}
     assert sizes == {"output_mesh_identity": 1404, "output_lips": 160, "output_left_eye": 142,
@@ -69,3 +74,58 @@ def test_transform_tensor_samples_inside_and_zeroes_outside():
     away = identity.copy()
     away[0, 3] = 10.0
     assert not attention._transform_tensor(data, away, {"output_height": 4, "output_width": 4}).any()
+
+
+def test_transform_tensor_on_the_last_row_and_column_reads_the_map_and_past_it_zero():
+    """A sample exactly on the map's last row/column is the map's value (its neighbour beyond
+    the edge has weight 0); one a fraction past the edge is outside and reads zero."""
+    data = np.arange(4 * 4 * 2, dtype=np.float32).reshape(1, 4, 4, 2)
+    shifted = np.eye(4, dtype=np.float32)
+    shifted[0, 3] = shifted[1, 3] = 3.0  # output (0, 0) samples map (3, 3)
+    corner = attention._transform_tensor(data, shifted, {"output_height": 1, "output_width": 1})
+    assert np.array_equal(corner[0, 0, 0], data[0, 3, 3])
+    shifted[0, 3] = 3.25
+    assert not attention._transform_tensor(data, shifted, {"output_height": 1, "output_width": 1}).any()
+
+
+def test_exact_shrink_is_an_integer_block_ratio_or_nothing():
+    """720p and 1080p (landscape or portrait) shrink to 640 px by whole 2x2 / 3x3 blocks; a frame
+    within 640 px needs none (1); a fractional ratio (854x480) is not exact (0)."""
+    assert facemesh.exact_shrink((720, 1280, 3), 640) == 2
+    assert facemesh.exact_shrink((1080, 1920, 3), 640) == 3
+    assert facemesh.exact_shrink((1920, 1080, 3), 640) == 3
+    assert facemesh.exact_shrink((512, 512, 3), 640) == 1
+    assert facemesh.exact_shrink((480, 854, 3), 640) == 0
+
+
+@pytest.mark.parametrize("size, shrink", [((1280, 720), 2), ((1920, 1080), 3)])
+def test_a_crop_shrunk_around_the_face_is_the_crop_of_the_frame_shrunk_whole(face_1_frames, size, shrink):
+    """The mesh's crop taken from a full-size frame, shrinking only the region it reads, has the
+    bytes of the crop from the frame shrunk whole with INTER_AREA, for regions inside the frame,
+    across its edges, of every crop factor, turned or not."""
+    rng = np.random.default_rng(7)
+    for frame in face_1_frames[:3]:
+        full = np.zeros((size[1], size[0], 3), np.uint8)
+        x = (size[0] - frame.shape[1]) // 2
+        full[: min(size[1], frame.shape[0]), x : x + frame.shape[1]] = frame[: size[1]]
+        small = cv2.resize(full, (size[0] // shrink, size[1] // shrink), interpolation=cv2.INTER_AREA)
+        for _ in range(12):
+            roi = Roi(rng.uniform(-60, small.shape[1] + 60), rng.uniform(-60, small.shape[0] + 60),
+                      rng.uniform(40, 1000), rng.uniform(-1.0, 1.0))
+            assert np.array_equal(facemesh._crop(full, roi, 192, shrink), facemesh._crop(small, roi, 192))
+
+
+def test_samplers_run_together_give_each_one_alone():
+    """Sampling one map through several matrices in one pass gives, byte for byte, each matrix's
+    sampling alone."""
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(1, 12, 12, 5)).astype(np.float32)
+    matrices = [np.eye(4, dtype=np.float32) for _ in range(3)]
+    for matrix in matrices:
+        matrix[:2, :2] = rng.uniform(-0.9, 0.9, (2, 2))
+        matrix[:2, 3] = rng.uniform(-2, 10, 2)
+    options = {"output_height": 6, "output_width": 7}
+    together = attention._transform_tensors(data, matrices, options)
+    for matrix, got in zip(matrices, together):
+        assert np.array_equal(got, attention._transform_tensor(data, matrix, options))
+        assert got.shape == (1, 6, 7, 5)

@@ -86,7 +86,7 @@ def test_track_is_compact_normalised_and_smooth(tracker, face_1_frames):
 def test_name_identifies_the_tracker_version():
     """The cache-key name names the runtime, its version and the pipeline, and changes with smoothing."""
     assert FaceTracker().name.startswith("litert-2.")
-    assert "-facemesh-attention-v3-" in FaceTracker().name
+    assert "-facemesh-attention-v4-" in FaceTracker().name
     assert FaceTracker(smooth_sigma=2).name != FaceTracker().name
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import multiprocessing
 
+import cv2
 import numpy as np
 import pytest
 
@@ -97,3 +98,23 @@ def test_a_worker_lost_mid_video_fails_that_video_and_not_the_next(frames):
     assert isinstance(raised.value, HeygemError)
     assert track.frames_with_face == 10
     assert _leftovers() == ([], [])
+
+
+def test_720p_frames_give_the_track_of_the_frames_shrunk_beforehand(frames):
+    """720p frames go to the runner whole and are shrunk around the face only: in-process and on
+    worker processes the landmarks are exactly those of the same frames shrunk whole to 640x360
+    by the caller."""
+    big = []
+    for frame in frames:
+        canvas = np.zeros((720, 1280, 3), np.uint8)
+        canvas[: frame.shape[0], 290 : 290 + frame.shape[1]] = frame
+        big.append(canvas)
+    shrunk = [cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA) for frame in big]
+    expected = FaceTracker().track(iter(shrunk))
+    in_process = FaceTracker().track(iter(big))
+    with FaceTracker(processes=2) as tracker:
+        on_workers = tracker.track(iter(big))
+    assert expected.present.all()
+    for got in (in_process, on_workers):
+        assert np.array_equal(expected.present, got.present)
+        assert np.array_equal(expected.landmarks, got.landmarks, equal_nan=True)
