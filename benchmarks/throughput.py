@@ -250,6 +250,7 @@ def main() -> None:
                     bare = bare_ffmpeg(clip, args.audio, work, e2e["frames"] / probe(clip, LIMITS).video.fps)
                     rounds[name].append({"faces": faces, "e2e": e2e["frames"] / e2e["seconds"],
                                          "bare": e2e["frames"] / bare, "ratio": e2e["seconds"] / bare,
+                                         "e2e_s": e2e["seconds"], "bare_s": bare,
                                          "rss": e2e["peak_rss_mb"], "frames": e2e["frames"],
                                          "timings": e2e["timings"]})
             for name, _ in codes:
@@ -262,7 +263,9 @@ def main() -> None:
                       + " ".join(f"{k} {v:.2f}" for k, v in timings.items()))
                 if len(runs) > 1:
                     print(f"{'':>15} rounds: faces " + ", ".join(f"{r['faces']:.0f}" for r in runs)
-                          + "; ratio " + ", ".join(f"{r['ratio']:.2f}" for r in runs))
+                          + "; ratio " + ", ".join(f"{r['ratio']:.2f}" for r in runs)
+                          + "; e2e s " + ", ".join(f"{r['e2e_s']:.2f}" for r in runs)
+                          + "; bare s " + ", ".join(f"{r['bare_s']:.2f}" for r in runs))
         print("figures are frames/s; faces = the tracker alone (child process); e2e = the daemon's per-video pipeline "
               "with a cold cache (a new avatar) incl. audio features and tracking; ratio = e2e time / bare ffmpeg "
               "decode+encode time; decode, render, encode and audio are this checkout's")

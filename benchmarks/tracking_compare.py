@@ -1,7 +1,7 @@
 """Face tracker agreement and speed: one checkout's tracker against another's.
 
     # in each checkout's venv: raw (unsmoothed) landmarks of every sample clip, with timings
-    .venv/bin/python benchmarks/tracking_compare.py dump OUT.npz [--media DIR]
+    .venv/bin/python benchmarks/tracking_compare.py dump OUT.npz [--media DIR] [--height 720] [--repo DIR]
     # an independent measurement: dlib's 68-point model (the bench extra), once
     .venv/bin/python benchmarks/tracking_compare.py truth DLIB.npz
     # then compare a reference dump (e.g. the mediapipe 0.10.21 tracker) with a new one
@@ -42,25 +42,41 @@ LIP_POINTS = [
 ]  # fmt: skip
 
 
-def read_frames(path: Path) -> list[np.ndarray]:
+def read_frames(path: Path, height: int | None = None) -> list[np.ndarray]:
+    """The clip's frames; ``height``: each scaled to it and centred in a 16:9 frame (720: 1280x720,
+    as throughput.py's clips; the size a tracker shrinks by whole 2x2 blocks)."""
     capture = cv2.VideoCapture(str(path))
     frames = []
     while True:
         ok, frame = capture.read()
         if not ok:
             break
-        frames.append(frame)
+        frames.append(frame if height is None else _in_frame(frame, height))
     capture.release()
     return frames
 
 
-def dump(out: Path, media: Path) -> None:
+def _in_frame(frame: np.ndarray, height: int) -> np.ndarray:
+    width = height * 16 // 9
+    scaled_w = min(width, round(frame.shape[1] * height / frame.shape[0]) // 2 * 2)
+    scaled = cv2.resize(frame, (scaled_w, height), interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((height, width, 3), np.uint8)
+    x = (width - scaled_w) // 2
+    canvas[:, x : x + scaled_w] = scaled
+    return canvas
+
+
+def dump(out: Path, media: Path, height: int | None = None, repo: Path | None = None) -> None:
+    if repo is not None:  # another checkout's tracker, on this script's frames
+        sys.path.insert(0, str(repo.resolve()))
+        for name in [m for m in sys.modules if m == "heygem_daemon" or m.startswith("heygem_daemon.")]:
+            del sys.modules[name]
     from heygem_daemon.faces.tracker import FaceTracker
 
     tracker = FaceTracker(smooth_sigma=0)
     arrays = {"tracker": np.array(tracker.name)}
     for clip in CLIPS:
-        frames = read_frames(media / f"{clip}.mp4")
+        frames = read_frames(media / f"{clip}.mp4", height)
         tracker.track(frames[:5])  # warm-up: model load is not per-frame cost
         started = time.perf_counter()
         track = tracker.track(iter(frames))
@@ -146,6 +162,8 @@ def main() -> None:
     d = sub.add_parser("dump")
     d.add_argument("out", type=Path)
     d.add_argument("--media", type=Path, default=MEDIA)
+    d.add_argument("--height", type=int, help="each clip scaled and centred in a 16:9 frame this high")
+    d.add_argument("--repo", type=Path, help="track with this checkout's code (e.g. an old worktree)")
     c = sub.add_parser("compare")
     c.add_argument("ref", type=Path)
     c.add_argument("new", type=Path)
@@ -155,7 +173,7 @@ def main() -> None:
     t.add_argument("--media", type=Path, default=MEDIA)
     args = parser.parse_args()
     if args.command == "dump":
-        dump(args.out, args.media)
+        dump(args.out, args.media, args.height, args.repo)
     elif args.command == "truth":
         truth(args.out, args.media)
     else:
