@@ -75,17 +75,22 @@ class RuntimePlan:
     opencv_threads: int
     #: LiteRT interpreter threads per face mesh
     tracker_threads: int
+    #: worker processes of each video's face tracker (0: it tracks in the video's own process)
+    tracker_processes: int
     #: libx264's threads per encoder ("auto": x264's own choice, about 1.5 per core)
     encoder_threads: str
 
     def summary(self) -> str:
         return (f"{self.workers} video(s) in flight ({self.workers_rule}); per process: torch {self.torch_threads} "
                 f"thread(s), OpenCV {self.opencv_threads}; per video: {self.cores_per_video} core(s), face mesh "
-                f"{self.tracker_threads} interpreter thread(s), encoder threads {self.encoder_threads}")
+                f"{self.tracker_threads} interpreter thread(s) on {self.tracker_processes} tracking worker process(es), "
+                f"encoder threads {self.encoder_threads}")
 
 
 def decide_runtime(settings: Settings, machine: Machine | None = None) -> RuntimePlan:
     """The plan for ``settings`` on ``machine`` (default: this host)."""
+    from .faces.workers import tracking_processes  # the rule lives beside the workers it sizes
+
     machine = machine or Machine.here(settings.device)
     if settings.workers == "auto":
         workers, rule = auto_workers(machine)
@@ -101,6 +106,8 @@ def decide_runtime(settings: Settings, machine: Machine | None = None) -> Runtim
         # parallel videos and the tracker's worker processes scale; interpreter threads barely do
         # (one video 129 -> 152 frames/s with 4 threads on 16 cores, ARCHITECTURE section 8)
         tracker_threads=1,
+        # tracking is sequential within a segment: a video's segments spread over processes, not threads
+        tracker_processes=tracking_processes(share),
         # not set: x264 picks its frame threads from the cores, and waits on the pipe when it has nothing to do
         encoder_threads="auto",
     )

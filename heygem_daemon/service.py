@@ -25,7 +25,6 @@ from .engines.base import EngineConfig
 from .engines.registry import EngineRegistry
 from .errors import HeygemError, OutboxUnavailableError, StopRequested
 from .executors import create_executor
-from .faces.workers import tracking_processes
 from .housekeeping.keeper import Area, Housekeeper
 from .intake.claim import Claim, Claimer
 from .intake.fstype import is_network_filesystem
@@ -151,7 +150,7 @@ class Daemon:
         self.runtime = decide_runtime(settings)
         #: where every team's videos render (its trackers and face cache are shared by all teams)
         self.executor = create_executor(settings, engines, workers=self.runtime.workers,
-                                        tracker_processes=tracking_processes(self.runtime.cores_per_video))
+                                        tracker_processes=self.runtime.tracker_processes)
         self.dispatcher = Dispatcher(settings.notify.queue_size)
         #: every team's notifications, on disk from before a job is published until delivered
         self.spool = Spool(settings.state_path / "notify")

@@ -85,6 +85,8 @@ def test_auto_workers_on_a_two_core_box_is_one_video():
     """workers = "auto" on 2 cores: one video in flight, with both cores for its threads."""
     plan = decide_runtime(Settings(workers="auto"), TWO_CORE_BOX)
     assert (1, 2, 2) == (plan.workers, plan.cores_per_video, plan.opencv_threads)
+    # two cores are already full with decode, render and encode: the video tracks in its own process
+    assert 0 == plan.tracker_processes
     assert plan.workers_rule.startswith("auto: the least of 2 cores // 4 per video = 0")
 
 
@@ -92,6 +94,9 @@ def test_auto_workers_on_the_h200_server_is_four_videos_of_four_cores():
     """16 cores and a 139 GiB GPU: the cores decide (16 // 4); torch and OpenCV get 4 threads each."""
     plan = decide_runtime(Settings(workers="auto", default_engine="builtin"), H200_SERVER)
     assert (4, 4, 4, 4) == (plan.workers, plan.cores_per_video, plan.torch_threads, plan.opencv_threads)
+    # each video's segments are tracked on the cores its decoder and encoder leave free
+    assert 2 == plan.tracker_processes
+    assert "on 2 tracking worker process(es)" in plan.summary()
 
 
 @pytest.mark.parametrize("machine, expected", [
@@ -149,6 +154,7 @@ def test_the_daemon_renders_as_many_videos_as_start_up_decided(tmp_path):
 
     daemon = Daemon(Settings(inbox=tmp_path / "in", outbox=tmp_path / "out", workers="auto"), handle_signals=False)
     assert daemon.executor.workers == daemon.runtime.workers >= 1  # type: ignore[attr-defined]
+    assert daemon.executor.trackers.processes == daemon.runtime.tracker_processes  # type: ignore[attr-defined]
 
 
 def test_this_machine_is_read_from_the_process_and_the_device():
