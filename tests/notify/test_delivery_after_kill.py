@@ -10,10 +10,7 @@ published at once and the test needs no media; a failed job takes the same publi
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon_wait import wait_for
-from tests.support.json_log import json_events
+from tests.support.live_daemon import LiveDaemon
 
-REPO = Path(__file__).resolve().parents[2]
 JOB = "Quarterly update"
 
 pytestmark = pytest.mark.slow
@@ -90,15 +86,15 @@ class DedupReceiver:
         return f"http://127.0.0.1:{self.port}/hooks/heygem"
 
 
-@dataclass
-class Daemon:
+class Daemon(LiveDaemon):
     """The daemon as systemd runs it, one process per start; ``kill`` is SIGKILL."""
 
-    root: Path
-    port: int
-    proc: subprocess.Popen | None = None
-    #: how many times it was started: each start logs daemon_started once
-    starts: int = 0
+    def __init__(self, root: Path, port: int) -> None:
+        super().__init__(root / "daemon.toml", root / "daemon.log", root / "daemon.log", {})
+        self.root, self.port = root, port
+        #: how many times it was started: each start logs daemon_started once
+        self.starts = 0
+        self._write_config()
 
     @property
     def spool(self) -> Path:
@@ -108,47 +104,23 @@ class Daemon:
     def outbox(self) -> Path:
         return self.root / "outbox"
 
-    def config(self) -> Path:
-        path = self.root / "daemon.toml"
-        path.write_text("\n".join([
+    def _write_config(self) -> None:
+        self.config.write_text("\n".join([
             f'inbox = "{self.root / "inbox"}"', f'outbox = "{self.outbox}"',
             f'state_dir = "{self.root / "state"}"', f'cache_dir = "{self.root / "cache"}"',
             'default_engine = "paint"', "settle_seconds = 0.5", "poll_interval = 0.2",
             "[engines]", 'paint = "tests.support.paint_engine:PaintEngine"',
             "[notify.webhook]", f'url = "http://127.0.0.1:{self.port}/hooks/heygem"',
             "timeout_s = 20.0", "attempts = 5", "backoff_s = 0.5", ""]), encoding="utf-8")
-        return path
 
     def start(self) -> "Daemon":
         self.starts += 1
-        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-        with open(self.root / "daemon.log", "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "heygem_daemon.cli", "run", "--config",
-                                          str(self.config())], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        wait_for(lambda: self.started() or self.proc.poll() is not None, 90, self.log)
-        assert self.proc.poll() is None, self.log()
+        super().start()
         return self
 
-    def started(self) -> bool:
-        return sum(e["event"] == "daemon_started" for e in json_events(self.root / "daemon.log")) >= self.starts
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-    def log(self) -> str:
-        path = self.root / "daemon.log"
-        return path.read_text(encoding="utf-8", errors="replace")[-6000:] if path.exists() else ""
+    def ready(self) -> bool:
+        """This start has logged daemon_started (the log holds every earlier start's too)."""
+        return sum(e["event"] == "daemon_started" for e in self.events()) >= self.starts
 
     def spooled(self) -> list[dict]:
         return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.spool.glob("*.json"))]

@@ -26,15 +26,33 @@ class LiveDaemon:
     proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "LiveDaemon":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> "LiveDaemon":
+        """Start the daemon (again, after a ``kill`` or ``stop``) and wait until it is ready."""
         env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", **self.env}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "heygem_daemon.cli", "run", "--config",
                                           str(self.config)], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        wait_for(lambda: self.started_marker.exists() or self.proc.poll() is not None, 90, self.log)
+        wait_for(lambda: self.ready() or self.proc.poll() is not None, 90, self.log)
         assert self.proc.poll() is None, self.log()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def ready(self) -> bool:
+        """The daemon has started: ``started_marker`` exists."""
+        return self.started_marker.exists()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        """SIGTERM, as systemd stops it; SIGKILL if it has not ended within a minute."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
