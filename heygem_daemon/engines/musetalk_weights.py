@@ -20,6 +20,7 @@ import torch
 
 from ..errors import EngineError, for_admin
 from ..logging import get_logger
+from .state_dict import mismatches
 
 log = get_logger()
 
@@ -31,8 +32,6 @@ VAE_DIR = Path("sd-vae")
 WHISPER_DIR = Path("whisper")
 VAE_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 WHISPER_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
-#: how many offending keys an error message names
-SHOWN_KEYS = 3
 
 MISSING_FOLDER = (
     'The musetalk engine is not set up on this daemon: it has no weights. Use engine = "builtin", '
@@ -189,22 +188,6 @@ def _torch_load(path: Path) -> Any:
             raise
         # files in torch's legacy (pre-1.6) format cannot be memory-mapped
         return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def mismatches(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> list[str]:
-    """Missing, unexpected and wrongly shaped keys, a few of each named."""
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} is {tuple(state[k].shape)}, expected {tuple(v.shape)}"
-             for k, v in expected.items() if k in state and state[k].shape != v.shape]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing key(s) ({', '.join(missing[:SHOWN_KEYS])})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s) ({', '.join(unexpected[:SHOWN_KEYS])})")
-    if wrong:
-        problems.append(f"{len(wrong)} shape mismatch(es) ({'; '.join(wrong[:SHOWN_KEYS])})")
-    return problems
 
 
 def _check_fit(unet: Any, vae: Any, whisper: Any, root: Path) -> None:

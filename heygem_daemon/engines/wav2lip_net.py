@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import EngineError, for_admin
+from .state_dict import mismatches
 
 #: (cin, cout, kernel, stride, padding, residual) for one Conv-BN-ReLU unit
 ConvSpec = tuple[int, int, int, int | tuple[int, int], int, bool]
@@ -134,9 +135,6 @@ def parameter_count(model: nn.Module) -> int:
 
 # -- checkpoints ------------------------------------------------------------------------
 
-#: how many offending keys an error message names
-_SHOWN_KEYS = 3
-
 
 def load_checkpoint(path: Path) -> Wav2LipNet:
     """A Wav2LipNet in eval mode holding the weights of a public-layout checkpoint.
@@ -151,7 +149,7 @@ def load_checkpoint(path: Path) -> Wav2LipNet:
     net = Wav2LipNet()
     expected = net.state_dict()
     _fill_batch_counters(state, expected)
-    problems = _mismatches(state, expected)
+    problems = mismatches(state, expected)
     if problems:
         raise EngineError(
             f"The wav2lip checkpoint {path} does not fit the Wav2Lip network: {'; '.join(problems)}.",
@@ -194,21 +192,3 @@ def _fill_batch_counters(state: dict[str, torch.Tensor], expected: dict[str, tor
     for key, value in expected.items():
         if key.endswith("num_batches_tracked") and key not in state:
             state[key] = torch.zeros_like(value)
-
-
-def _mismatches(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> list[str]:
-    problems = []
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k} is {tuple(state[k].shape)}, expected {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    if missing:
-        problems.append(f"{len(missing)} missing key(s) ({', '.join(missing[:_SHOWN_KEYS])})")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s) ({', '.join(unexpected[:_SHOWN_KEYS])})")
-    if wrong:
-        problems.append(f"{len(wrong)} shape mismatch(es) ({'; '.join(wrong[:_SHOWN_KEYS])})")
-    return problems
