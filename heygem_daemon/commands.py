@@ -167,8 +167,7 @@ def doctor(settings: Settings, args: argparse.Namespace) -> int:
     plan = configure_runtime(settings)  # engines load here as they do in the daemon
     checks.append(("runtime", True, plan.summary()))
     checks.append(_default_engine_check(settings))
-    checks.append(_engine_check(settings))
-    checks.append(_musetalk_check(settings))
+    checks += [_weights_check(settings, name) for name in _WEIGHTED_ENGINES]
     checks.append(_phonemes_check(settings))
     checks.append(_phones_check())
     checks.append(_alignment_check())
@@ -229,34 +228,25 @@ def _default_engine_check(settings: Settings) -> tuple[str, bool, str]:
             "the daemon does this once, before it reports ready")
 
 
-def _engine_check(settings: Settings) -> tuple[str, bool, str]:
-    path = settings.models.wav2lip
+#: engines whose weights an admin configures, and what ``models.<name>`` holds for each
+_WEIGHTED_ENGINES = {"wav2lip": "checkpoint", "musetalk": "weights"}
+
+
+def _weights_check(settings: Settings, name: str) -> tuple[str, bool, str]:
+    """Load the engine's weights as the daemon would: a missing or ill-fitting part is named."""
+    from .engines.registry import EngineRegistry
+    from .service import engine_config
+
+    holds = _WEIGHTED_ENGINES[name]
+    path = getattr(settings.models, name)
     if path is None:
-        return ("engine wav2lip", False, "no checkpoint configured (models.wav2lip); builtin engine needs none")
+        return (f"engine {name}", False, f"no {holds} configured (models.{name}); builtin engine needs none")
     try:
-        from .engines.base import EngineConfig
-        from .engines.wav2lip import Wav2LipEngine
-
-        engine = Wav2LipEngine(EngineConfig(device=settings.device, models={"wav2lip": path}))
-        describe = getattr(engine, "describe", lambda: {"checkpoint": str(path)})
-        return ("engine wav2lip", True, json.dumps(describe(), default=str))
+        engine = EngineRegistry(engine_config(settings)).get(name)
     except (HeygemError, ImportError) as exc:
-        return ("engine wav2lip", False, str(exc))
-
-
-def _musetalk_check(settings: Settings) -> tuple[str, bool, str]:
-    """Load the MuseTalk weights as the engine would: a missing or ill-fitting part is named."""
-    folder = settings.models.musetalk
-    if folder is None:
-        return ("engine musetalk", False, "no weights configured (models.musetalk); builtin engine needs none")
-    try:
-        from .engines.base import EngineConfig
-        from .engines.musetalk import MuseTalkEngine
-
-        engine = MuseTalkEngine(EngineConfig(device=settings.device, models={"musetalk": folder}))
-        return ("engine musetalk", True, json.dumps(engine.describe(), default=str))
-    except (HeygemError, ImportError) as exc:
-        return ("engine musetalk", False, str(exc))
+        return (f"engine {name}", False, str(exc))
+    describe = getattr(engine, "describe", lambda: {holds: str(path)})
+    return (f"engine {name}", True, json.dumps(describe(), default=str))
 
 
 def _phonemes_check(settings: Settings) -> tuple[str, bool, str]:
