@@ -22,7 +22,7 @@ import torch
 
 from ..errors import EngineError
 from ..logging import get_logger
-from .base import AudioClip, AudioFeatures, EngineConfig, Face
+from .base import AudioClip, AudioFeatures, AvatarFrames, EngineConfig, Face
 from .device import run_batched, select_device
 from .musetalk_audio import SAMPLE_RATE, WINDOW, frame_windows, positional_encoding, whisper_features
 from .musetalk_blend import EXTRA_MARGIN, NOSE_BASE, SIZE, Box, crop_box, crops, masks, match_colour, paste
@@ -104,7 +104,7 @@ class MuseTalkEngine:
         frame_indices: np.ndarray,
         fps: float,
         *,
-        avatar: Any = None,
+        avatar: AvatarFrames | None = None,
     ) -> np.ndarray:
         """New lower faces for the frames that have a face; the others come back byte-identical."""
         out = frames.copy()
@@ -161,7 +161,7 @@ class MuseTalkEngine:
         image = models.vae.decode((1 / models.scaling_factor) * predicted).sample
         return (image.float() / 2 + 0.5).clamp_(0.0, 1.0)
 
-    def _reference_latents(self, source: torch.Tensor, avatar: Any, rows: np.ndarray,
+    def _reference_latents(self, source: torch.Tensor, avatar: AvatarFrames | None, rows: np.ndarray,
                            frame_indices: np.ndarray) -> torch.Tensor:
         """The crops' latents, from the per-avatar cache where it has them."""
         if avatar is None or self._cache is None:
