@@ -12,7 +12,7 @@ import threading
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -23,6 +23,9 @@ from ..logging import get_logger
 from ._process import STOP_GRACE_S, OwnedProcess
 from .probe import VideoInfo, ffmpeg_reason
 from .safety import ffmpeg_base_args, hardened_input
+
+if TYPE_CHECKING:
+    from .frame_spool import FrameSpool
 
 log = get_logger()
 
@@ -70,13 +73,20 @@ class FrameReader:
         batch: int = 1,
         fps_text: str | None = None,
         only: Sequence[int] | None = None,
+        start: int = 0,
+        spool: FrameSpool | None = None,
     ) -> None:
         self.path = Path(path)
         self.size = size
         self.batch = batch
         #: decode every frame but hand out only these (frame numbers after ``fps_text``), in order
         self.only = None if only is None else sorted(set(int(i) for i in only))
+        #: the first frame handed out (the ones before it are decoded and dropped inside ffmpeg)
+        self.start = start
+        #: frames are counted from ``start``: ``frames_read`` is the number handed out
         self.frames_read = 0
+        #: keeps each frame's raw bytes for a second pass (media/frame_spool.py)
+        self._spool = spool
         # Even sizes travel as yuv420p and become BGR with OpenCV: half the pipe
         # bytes, and cv2's SIMD conversion costs a fraction of swscale's bgr24
         # path (measured at 720p: 6.9 + 2.3 ms a frame instead of 14.8).
@@ -91,9 +101,11 @@ class FrameReader:
         width, height = self.size
         rate = ["-fps_mode", "passthrough"] if fps_text is None else ["-fps_mode", "cfr", "-r", fps_text]
         scale = f"scale={width}:{height}:flags=bicubic"
-        if self.only is not None:
+        picked = f"select={_any_of(self.only)}" if self.only is not None else (
+            f"trim=start_frame={self.start}" if self.start > 0 else None)
+        if picked is not None:
             # selecting inside ffmpeg skips scaling and piping the frames nobody wants
-            scale = f"select={_any_of(self.only)},{scale}"
+            scale = f"{picked},{scale}"
             if fps_text is not None:
                 scale = f"fps={fps_text},{scale}"
             rate = ["-fps_mode", "passthrough"]
@@ -121,13 +133,13 @@ class FrameReader:
     def read(self) -> NDArray[np.uint8] | None:
         """The next frame, or None at the end of the video."""
         frame = np.empty((self.size[1], self.size[0], 3), dtype=np.uint8)
-        return frame if self._read_into(frame) else None
+        return frame if self.read_into(frame) else None
 
     def read_batch(self, n: int) -> NDArray[np.uint8]:
         """Up to ``n`` frames as (k, H, W, 3); fewer at the end, (0, H, W, 3) after it."""
         frames = np.empty((n, self.size[1], self.size[0], 3), dtype=np.uint8)
         count = 0
-        while count < n and self._read_into(frames[count]):
+        while count < n and self.read_into(frames[count]):
             count += 1
         return frames if count == n else frames[:count].copy()
 
@@ -135,7 +147,8 @@ class FrameReader:
         while (frame := self.read()) is not None:
             yield frame
 
-    def _read_into(self, frame: NDArray[np.uint8]) -> bool:
+    def read_into(self, frame: NDArray[np.uint8]) -> bool:
+        """The next frame into ``frame`` ((H, W, 3) uint8); False at the end of the video."""
         if self._ended or self._proc is None:
             return False
         if self._raw is not None:
@@ -155,6 +168,8 @@ class FrameReader:
                 self._finish(partial=filled > 0)
                 return False
             filled += got
+        if self._spool is not None and self.only is None:
+            self._spool.offer(view, self.start + self.frames_read)
         self.frames_read += 1
         return True
 
@@ -249,6 +264,7 @@ class FrameWriter:
         self.size = size
         self._audio_path = audio_path
         self.frames_written = 0
+        self._yuv: NDArray[np.uint8] | None = None
         self.max_frames = max(1, round(duration_s * float(Fraction(fps_text))))
         args = self._args(fps_text, audio_path, duration_s, crf, preset, pad_audio)
         self._proc: OwnedProcess | None = OwnedProcess(args, stdin=True, stdout=False)
@@ -286,8 +302,12 @@ class FrameWriter:
         room = self.max_frames - self.frames_written
         if room <= 0:
             return
+        width, height = self.size
+        if self._yuv is None:
+            # one buffer for every frame: a fresh 1.4 MB array per 720p frame cost its page faults each time
+            self._yuv = np.empty((height * 3 // 2, width), dtype=np.uint8)
         for frame in batch[:room]:
-            yuv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2YUV_I420)
+            yuv = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2YUV_I420, dst=self._yuv)
             try:
                 self._proc.stdin.write(yuv.reshape(-1).data)
             except (BrokenPipeError, ValueError) as err:

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from ..errors import MediaError
 from ..logging import get_logger
+from .frame_spool import FrameSpool, SpooledReader
 from .frames import FrameReader
 
 log = get_logger()
@@ -75,7 +76,8 @@ def source_index(out_index: int, source_frames: int, when_shorter: str) -> int:
 class FrameSource:
     """Frames in output order: yields (out_index, src_index, frame) for ``n_out`` frames.
 
-    The first pass streams from a FrameReader.  When the plan revisits frames
+    The first pass streams from a FrameReader, or from ``decoded``: frames an
+    earlier pass over the video kept (media/frame_spool.py).  When the plan revisits frames
     (pingpong, loop) they are spooled to a raw file in ``spool_dir`` during that
     pass and read back one at a time, so memory does not grow with the video's
     length; freeze keeps only the last frame.  Only the frames the plan will
@@ -96,6 +98,7 @@ class FrameSource:
         *,
         fps_text: str | None = None,
         spool_max_bytes: int | None = None,
+        decoded: FrameSpool | None = None,
     ) -> None:
         source_index(0, 1, when_shorter)  # rejects an unknown policy now, not mid-video
         self.path = Path(path)
@@ -113,7 +116,7 @@ class FrameSource:
         self._last: NDArray[np.uint8] | None = None
         self._spool_path: Path | None = None
         self._spool_fd: int | None = None
-        self._reader: FrameReader | None = None
+        self._reader: FrameReader | SpooledReader | None = None
         self._fps_text = fps_text
         #: source frames [lo, hi) are written to the spool during the first pass
         self._spool_range = (0, 0)
@@ -124,7 +127,9 @@ class FrameSource:
             cap = SPOOL_MAX_BYTES if spool_max_bytes is None else spool_max_bytes
             self._plan_spool(Path(spool_dir), source_frames, cap)
         try:
-            self._reader = FrameReader(path, size, fps_text=fps_text)
+            # frames an earlier pass kept (the avatar analysis) are read back, not decoded again
+            self._reader = (SpooledReader(decoded, path, fps_text=fps_text) if decoded is not None and decoded.count
+                            else FrameReader(path, size, fps_text=fps_text))
         except BaseException:
             self.close()
             raise
@@ -165,41 +170,46 @@ class FrameSource:
 
     def next(self) -> tuple[int, int, NDArray[np.uint8]] | None:
         """The next (out_index, src_index, frame), or None after ``n_out`` frames."""
+        frame = np.empty(self._frame_shape, dtype=np.uint8)
+        item = self._next_into(frame)
+        return None if item is None else (*item, frame)
+
+    def next_batch(self, n: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.uint8]]:
+        """Up to ``n`` items as (out_indices, src_indices, frames (k, H, W, 3)); k=0 at the end."""
+        # each frame is decoded (or read back) straight into its place in the batch: a fresh
+        # frame and a copy of it cost as much CPU as the read itself at 720p (page faults)
+        frames = np.empty((n, *self._frame_shape), dtype=np.uint8)
+        outs: list[int] = []
+        srcs: list[int] = []
+        while len(outs) < n and (item := self._next_into(frames[len(outs)])) is not None:
+            outs.append(item[0])
+            srcs.append(item[1])
+        return np.array(outs, dtype=np.int64), np.array(srcs, dtype=np.int64), frames[: len(outs)]
+
+    def _next_into(self, frame: NDArray[np.uint8]) -> tuple[int, int] | None:
+        """The next output frame into ``frame``: (out_index, src_index), or None after ``n_out``."""
         if self._next_out >= self.n_out:
             self._learn_length()
             self._close_reader()
             return None
         out = self._next_out
-        frame = self._first_pass(out) if self.decoded_frames is None else None
-        if frame is not None:
+        if self.decoded_frames is None and self._first_pass(out, frame):
             src = out
         else:
-            src, frame = self._revisit(out)
+            src = self._revisit(out, frame)
         self._next_out += 1
-        return out, src, frame
+        return out, src
 
-    def next_batch(self, n: int) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.uint8]]:
-        """Up to ``n`` items as (out_indices, src_indices, frames (k, H, W, 3)); k=0 at the end."""
-        items: list[tuple[int, int, NDArray[np.uint8]]] = []
-        while len(items) < n and (item := self.next()) is not None:
-            items.append(item)
-        frames = np.empty((len(items), *self._frame_shape), dtype=np.uint8)
-        for slot, (_, _, frame) in enumerate(items):
-            frames[slot] = frame
-        outs = np.array([item[0] for item in items], dtype=np.int64)
-        srcs = np.array([item[1] for item in items], dtype=np.int64)
-        return outs, srcs, frames
-
-    def _first_pass(self, out: int) -> NDArray[np.uint8] | None:
+    def _first_pass(self, out: int, frame: NDArray[np.uint8]) -> bool:
+        """Decode source frame ``out`` into ``frame``; False when the video has ended before it."""
         if self._reader is None:
             raise MediaError(f"{self.path.name}: frames were asked for after the source was closed.")
-        frame = self._reader.read()
-        if frame is None:
+        if not self._reader.read_into(frame):
             self.decoded_frames = self._reader.frames_read
             self._close_reader()
             if self.decoded_frames == 0:
                 raise MediaError(f"{self.path.name} has no video frames that could be decoded.")
-            return None
+            return False
         lo, hi = self._spool_range
         if self._spool_fd is not None and lo <= out < hi:
             # offsets from the start of the range: the file holds only revisited frames
@@ -207,8 +217,10 @@ class FrameSource:
                 raise MediaError(f"{self.path.name}: could not spool frames to disk (disk full?).")
             self._spooled_until = out + 1
         # the caller may edit the frame in place; a frozen ending needs the original
-        self._last = frame.copy()
-        return frame
+        if self._last is None:
+            self._last = np.empty(self._frame_shape, dtype=np.uint8)
+        np.copyto(self._last, frame)
+        return True
 
     def _learn_length(self) -> None:
         """An output that reaches the probed end of the video reads one frame more: whether the
@@ -219,13 +231,15 @@ class FrameSource:
         if self._reader.read() is None:
             self.decoded_frames = self._reader.frames_read
 
-    def _revisit(self, out: int) -> tuple[int, NDArray[np.uint8]]:
+    def _revisit(self, out: int, frame: NDArray[np.uint8]) -> int:
+        """A source frame shown again into ``frame``; its source index."""
         n = self.decoded_frames
         assert n is not None
         src = source_index(out, n, self.when_shorter)
         lo = self._spool_range[0]
         if self._spool_fd is None and self.when_shorter == "loop" and n > 1:
-            return src, self._decode_again(src)
+            self._decode_again(src, frame)
+            return src
         if self._spool_fd is None or not lo <= src < self._spooled_until:
             assert self._last is not None
             if src != n - 1:
@@ -233,23 +247,21 @@ class FrameSource:
                 # was spooled: hold the last frame rather than fail the video
                 log.warning("video_shorter_than_probed", file=self.path.name, frames=n, policy=self.when_shorter)
                 self._fall_back("freeze", f"the video has {n} frames, fewer than probed, and they were not spooled")
-            return n - 1, self._last.copy()
-        frame = np.empty(self._frame_shape, dtype=np.uint8)
+            np.copyto(frame, self._last)
+            return n - 1
         got = os.preadv(self._spool_fd, [frame.data], (src - lo) * self._frame_bytes)
         if got != self._frame_bytes:
             raise MediaError(f"{self.path.name}: the frame spool on disk was cut short.")
-        return src, frame
+        return src
 
-    def _decode_again(self, src: int) -> NDArray[np.uint8]:
+    def _decode_again(self, src: int, frame: NDArray[np.uint8]) -> None:
         """Loop rounds without a spool: read the file again from the start (frames come in order)."""
         if src == 0 or self._again is None:
             if self._again is not None:
                 self._again.close()
             self._again = FrameReader(self.path, self.size, fps_text=self._fps_text)
-        frame = self._again.read()
-        if frame is None:
+        if not self._again.read_into(frame):
             raise MediaError(f"{self.path.name} changed while it was being read.")
-        return frame
 
     # -- lifetime ----------------------------------------------------------------
     def kill(self) -> None:

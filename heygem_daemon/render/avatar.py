@@ -8,7 +8,9 @@ speech stage while it tracks the same frames and builds the mouth library
 from them, and hands sound and track to
 :func:`heygem_daemon.speech.avatar.analyse`.  The track is stored as the
 video's face track (or, when the video goes on past the window, as a track of
-its first frames), so the render pass does not track those frames again.
+its first frames), so the render pass does not track those frames again; and
+the frames are decoded once, at the output size, into the caller's frame
+spool, from which the mouth library and the render pass read them back.
 
 A self-analysis is a refinement: whatever goes wrong here is logged and the
 video renders with the generic opening range, never fails.
@@ -33,6 +35,7 @@ from ..faces.track import FaceTrack
 from ..fsutil import write_atomic
 from ..logging import get_logger
 from ..media.audio import decode_audio
+from ..media.frame_spool import FrameSpool
 from ..media.frames import FrameReader, decode_rate
 from ..speech.avatar import VERSION, AvatarProfile, analyse, profile_without_speech
 from ..speech.curve import MouthCurve
@@ -40,6 +43,7 @@ from ..settings import LimitSettings
 from .mouths import build_mouths, library_path, load_library, store_library
 from .face_source import first_frames_key
 from .outcome import Timings
+from .pipeline import read_ahead
 from .plan import VideoPlan, VideoTools
 
 log = get_logger()
@@ -49,11 +53,12 @@ WINDOW_S = 30.0
 
 
 def avatar_profile(video_path: Path, plan: VideoPlan, tools: VideoTools, limits: LimitSettings,
-                   timings: Timings | None = None) -> tuple[AvatarProfile, MouthLibrary | None]:
+                   timings: Timings | None = None,
+                   decoded: FrameSpool | None = None) -> tuple[AvatarProfile, MouthLibrary | None]:
     """The cached profile and mouth library of this video, or a new analysis (stored for next time).
 
     The analysis's tracking time is added to ``timings.faces``: it tracks the frames the render
-    pass then takes from the cache."""
+    pass then takes from the cache.  The frames it decodes go into ``decoded`` (at ``plan.size``)."""
     path, mouths_path = _profile_path(tools, plan.digest), library_path(tools, plan)
     cached, mouths = _load(path), load_library(mouths_path)
     if cached is not None and mouths is not None:
@@ -61,7 +66,7 @@ def avatar_profile(video_path: Path, plan: VideoPlan, tools: VideoTools, limits:
         return cached, mouths
     started = time.perf_counter()
     try:
-        profile, mouths = _analyse(video_path, plan, tools, limits, timings or Timings())
+        profile, mouths = _analyse(video_path, plan, tools, limits, timings or Timings(), decoded)
     except HeygemError as exc:
         log.warning("avatar_analysis_failed", error=str(exc), fallback="generic opening range")
         return AvatarProfile(sync_reason=f"the video's own sound could not be analysed: {exc}"), None
@@ -74,7 +79,7 @@ def avatar_profile(video_path: Path, plan: VideoPlan, tools: VideoTools, limits:
 
 
 def _analyse(video_path: Path, plan: VideoPlan, tools: VideoTools, limits: LimitSettings,
-             timings: Timings) -> tuple[AvatarProfile, MouthLibrary | None]:
+             timings: Timings, decoded: FrameSpool | None) -> tuple[AvatarProfile, MouthLibrary | None]:
     fps = plan.info.fps
     count = min(max(plan.info.frame_count, 1), int(WINDOW_S * fps))
     # The video's own sound goes through the engine's speech stage (mostly pocketsphinx, in C)
@@ -84,13 +89,13 @@ def _analyse(video_path: Path, plan: VideoPlan, tools: VideoTools, limits: Limit
         speech = pool.submit(_own_speech, video_path, plan, tools, limits, count) if plan.has_audio else None
         try:
             started = time.perf_counter()
-            track = _track(video_path, plan, tools, count)
+            track = _track(video_path, plan, tools, count, decoded)
             timings.faces += time.perf_counter() - started
             tools.check_stop()
             width, height = plan.size
             gaps = np.array([_gap(track, i, width, height) for i in range(len(track))])
             try:
-                mouths: MouthLibrary | None = build_mouths(video_path, plan, tools, track, gaps)
+                mouths: MouthLibrary | None = build_mouths(video_path, plan, tools, track, gaps, decoded)
             except HeygemError as exc:  # the painted mouth interior still works without it
                 log.warning("mouth_library_failed", error=str(exc), fallback="painted mouth interior")
                 mouths = None
@@ -120,29 +125,25 @@ def _calibrate(features: AudioFeatures | None, gaps: NDArray[np.float64], fps: f
     return analyse(features.data, gaps, fps)
 
 
-def _track(video_path: Path, plan: VideoPlan, tools: VideoTools, count: int) -> FaceTrack:
+def _track(video_path: Path, plan: VideoPlan, tools: VideoTools, count: int,
+           decoded: FrameSpool | None) -> FaceTrack:
     """The first ``count`` frames tracked, and cached for the render pass: as the whole video's
     track when the video ended within them, else as a track of its first frames (which any later
     output no longer than them takes, whatever the length of its speech)."""
-    # decoded straight at the size the tracker works at (it shrinks larger frames
-    # anyway, and tracks are stored normalised): a quarter of the pipe bytes at 720p
-    with FrameReader(video_path, _analysis_size(plan.size, tools.tracker.max_side),
-                     fps_text=decode_rate(plan.info)) as reader:
-        track = tools.tracker.track(itertools.islice(iter(reader), count))
+    # decoded at the output size, the render pass's own, so that it reads these frames back from
+    # ``decoded`` instead of decoding them again (the tracker shrinks them around the face itself)
+    with FrameReader(video_path, plan.size, fps_text=decode_rate(plan.info), spool=decoded) as reader:
+        # the decode's own work (the pipe, the colour conversion, keeping the frame) overlaps the tracking
+        track = tools.tracker.track(read_ahead(itertools.islice(iter(reader), count)))
         # probe's frame count may be short: the video ended only if no frame follows
         ended = len(track) < count or (count >= plan.info.frame_count and reader.read() is None)
+        if decoded is not None:
+            decoded.whole = ended and decoded.count == reader.frames_read
     if len(track) > 0:
         key = plan.digest if ended else first_frames_key(plan, len(track))
         tools.track_cache.put(key, tools.tracker.name, track)
         log.info("faces_tracked", frames=len(track), with_face=track.frames_with_face, whole_video=ended)
     return track
-
-
-def _analysis_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    """``size`` shrunk to fit ``max_side`` (never enlarged), even, aspect kept."""
-    width, height = size
-    scale = min(1.0, max_side / max(width, height))
-    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
 def _gap(track: FaceTrack, index: int, width: int, height: int) -> float:

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol, TypeVar
 
 from ..logging import get_logger
 
@@ -30,6 +30,7 @@ _POLL_S = 0.1
 JOIN_TIMEOUT_S = 10.0
 
 _Queue = queue.Queue[Any]
+T = TypeVar("T")
 
 
 def _nothing() -> None:
@@ -184,3 +185,37 @@ def _get(q: _Queue, stop: threading.Event) -> object | None:
         except queue.Empty:
             continue
     return None
+
+
+def read_ahead(items: Iterator[T], depth: int = 4) -> Iterator[T]:
+    """``items``, produced up to ``depth`` ahead in a thread of their own.
+
+    For a consumer that takes an iterable (the face tracker) while the producer
+    has work of its own (reading a pipe, converting colours, keeping frames):
+    the two overlap, and at most ``depth`` items wait in between.  An error in
+    the producer is raised in the consumer; a consumer that stops early (or
+    fails) stops the producer at its next item.
+    """
+    q: _Queue = queue.Queue(depth)
+    stop = threading.Event()
+    failed: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not _put(q, item, stop):
+                    return
+        except BaseException as exc:  # noqa: BLE001 -- handed to the consumer
+            failed.append(exc)
+        _put(q, _END, stop)
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := _get(q, stop)) is not _END:
+            yield item  # type: ignore[misc]
+        if failed:
+            raise failed[0]
+    finally:
+        stop.set()
+        thread.join(JOIN_TIMEOUT_S)

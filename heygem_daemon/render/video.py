@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from ..engines.base import AudioFeatures, AvatarFrames, Engine, PerAvatarEngine
 from ..errors import NoFaceError
 from ..logging import get_logger
+from ..media.frame_spool import FrameSpool
 from ..media.frames import FrameWriter, decode_rate
 from ..media.timeline import FrameSource, Timeline
 from .avatar import avatar_profile
@@ -49,7 +50,14 @@ def frames_per_batch(engine: Engine, size: tuple[int, int]) -> int:
 def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, report: OutputReport) -> None:
     """Render one output into ``task.output_path``; fills ``report`` as it goes."""
     plan = plan_video(task, report.timings_s)
-    features = _fit_to_avatar(task, plan, features, tools, report)
+    # a new avatar's analysis decodes its frames once for itself, its mouth library and the render pass
+    with FrameSpool(plan.size) as decoded:
+        _make_video(task, plan, features, tools, report, decoded)
+
+
+def _make_video(task: VideoTask, plan: VideoPlan, features: AudioFeatures, tools: VideoTools, report: OutputReport,
+                decoded: FrameSpool) -> None:
+    features = _fit_to_avatar(task, plan, features, tools, report, decoded)
     cached = cached_track(tools, plan)
     log.info("video_started", size=f"{plan.size[0]}x{plan.size[1]}", fps=plan.info.fps, frames=plan.n_out,
              faces_cached=cached is not None)
@@ -63,7 +71,7 @@ def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, repo
         faces = tracked = TrackedFaces(tools.tracker)
     moment = PosterMoment(plan.info.fps, plan.duration_s, task.opening)
     try:
-        frames, with_face, timeline = _render(task, plan, faces, features, tools, report.timings_s, moment)
+        frames, with_face, timeline = _render(task, plan, faces, features, tools, report.timings_s, moment, decoded)
     finally:
         faces.close()
     report.poster_at_s = moment.at_s
@@ -82,14 +90,14 @@ def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, repo
 
 
 def _fit_to_avatar(task: VideoTask, plan: VideoPlan, features: AudioFeatures, tools: VideoTools,
-                   report: OutputReport) -> AudioFeatures:
+                   report: OutputReport, decoded: FrameSpool) -> AudioFeatures:
     """Calibrate the engine's speech stage to this avatar and record its sync figure."""
     adapt = getattr(tools.engine, "adapt", None)
     if adapt is None:
         report.sync_reason = f"the {tools.engine.name} engine has no speech-to-mouth stage to check"
         return features
     started, tracking = time.perf_counter(), report.timings_s.faces
-    profile, mouths = avatar_profile(task.video_path, plan, tools, task.limits, report.timings_s)
+    profile, mouths = avatar_profile(task.video_path, plan, tools, task.limits, report.timings_s, decoded)
     # the analysis's own tracking counts as faces (the render pass takes that track from the cache)
     tracked_s = report.timings_s.faces - tracking
     report.timings_s.faces = round(report.timings_s.faces, 3)
@@ -109,7 +117,7 @@ def _no_face(task: VideoTask) -> NoFaceError:
 
 # -- the render pass -------------------------------------------------------------------------------
 def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, features: AudioFeatures, tools: VideoTools,
-            timings: Timings, moment: PosterMoment) -> tuple[int, int, Timeline]:
+            timings: Timings, moment: PosterMoment, decoded: FrameSpool) -> tuple[int, int, Timeline]:
     engine = tools.engine
     info = plan.info
     counts = [0, 0]
@@ -121,7 +129,7 @@ def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, features: Audio
     task.output_path.unlink(missing_ok=True)
     with (
         FrameSource(task.video_path, plan.size, plan.n_out, info.frame_count, task.output.when_video_shorter,
-                    task.spool_dir, fps_text=decode_rate(info)) as source,
+                    task.spool_dir, fps_text=decode_rate(info), decoded=decoded) as source,
         FrameWriter(task.output_path, plan.size, info.fps_text, audio_path=task.audio_path,
                     duration_s=plan.duration_s, crf=task.output.crf, preset=task.output.preset,
                     pad_audio=pad) as writer,

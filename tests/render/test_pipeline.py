@@ -13,8 +13,8 @@ import psutil
 import pytest
 from structlog.testing import capture_logs
 
-from heygem_daemon.errors import StopRequested
-from heygem_daemon.render.pipeline import MapStage, Pipeline
+from heygem_daemon.errors import MediaError, StopRequested
+from heygem_daemon.render.pipeline import MapStage, Pipeline, read_ahead
 from heygem_daemon.media.frames import FrameWriter
 
 
@@ -196,3 +196,52 @@ def test_a_hung_encoder_is_killed_and_a_forced_stop_returns(tmp_path: Path):
     assert not any(t.name.startswith("pipeline-") for t in threading.enumerate())
     assert [] == _ffmpeg_children()
     assert not out.exists()
+
+
+def test_read_ahead_gives_every_item_in_order_from_a_bounded_thread():
+    """Items come in order; the producer runs at most ``depth`` items ahead of the consumer."""
+    produced: list[int] = []
+
+    def items():
+        for i in range(50):
+            produced.append(i)
+            yield i
+
+    seen = []
+    for item in read_ahead(items(), depth=3):
+        time.sleep(0.002)
+        # taken + up to 3 queued + 1 in the producer's hand
+        assert len(produced) <= item + 1 + 3 + 1
+        seen.append(item)
+    assert seen == list(range(50))
+
+
+def test_read_ahead_raises_the_producers_error_in_the_consumer():
+    """A decoder that fails mid-way fails the consumer's loop, after the items before it."""
+
+    def items():
+        yield 1
+        yield 2
+        raise MediaError("broken.mp4 could not be decoded.")
+
+    seen = []
+    with pytest.raises(MediaError, match="broken.mp4"):
+        for item in read_ahead(items()):
+            seen.append(item)
+    assert seen == [1, 2]
+
+
+def test_a_consumer_that_stops_early_stops_the_producer():
+    """Breaking out of the loop (or failing in it) leaves no thread behind producing forever."""
+
+    def endless():
+        i = 0
+        while True:
+            yield i
+            i += 1
+
+    before = {t.ident for t in threading.enumerate()}
+    stream = read_ahead(endless(), depth=2)
+    assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
+    stream.close()
+    assert [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()] == []
