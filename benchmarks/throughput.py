@@ -177,11 +177,18 @@ from heygem_daemon.runtime import configure_runtime
 from heygem_daemon.settings import Settings
 configure_runtime(Settings(default_engine={engine_name!r}))  # as the daemon does at start-up
 engine = EngineRegistry(EngineConfig(device="auto")).get({engine_name!r})
+getattr(engine, "warm_up", lambda: None)()  # as the daemon does before it reports ready
 {_tracker_code(processes)}
 # the model and the tracker are loaded once per worker and stay resident: not part of a job's time
 started = time.perf_counter()
 clip = decode_audio(Path({str(audio)!r}), LimitSettings())
-features = engine.prepare(clip)
+try:  # as the job runner does since 2026-12-04: the voice is analysed while the videos start
+    import threading
+    from heygem_daemon.render.plan import PendingFeatures
+    features = PendingFeatures()
+    threading.Thread(target=lambda: features.set(engine.prepare(clip)), daemon=True).start()
+except ImportError:  # an older checkout analysed it first
+    features = engine.prepare(clip)
 tools = VideoTools(engine, tracker, FaceTrackCache(cache), lambda: None)
 reports = []
 for i in range({videos}):

@@ -248,7 +248,9 @@ class Daemon:
         for name in dict.fromkeys(t.settings.default_engine for t in self.teams):
             self.notifier.status(f"loading the {name} engine")
             try:
-                self.engines.get(name)
+                engine = self.engines.get(name)
+                # an engine's helper processes start now too (the builtin engine's phone recogniser)
+                getattr(engine, "warm_up", lambda: None)()
             except HeygemError as exc:
                 # not fatal: jobs for other engines can run; jobs for this one fail with this reason
                 log.error("engine_unavailable", engine=name, error=str(exc))

@@ -109,3 +109,24 @@ class PerAvatarEngine(Engine, Protocol):
         """As ``Engine.render``; ``avatar`` names the avatar frames the batch shows."""
         ...
 
+
+
+class InPlaceEngine(Engine, Protocol):
+    """An engine that can draw into the frames it is given (``renders_in_place = True``): the render
+    pass, which hands over frames it no longer needs, passes ``in_place=True`` and saves a copy of
+    every batch (1.5 ms a 720p frame on the CPU).  Without it, ``render`` leaves ``frames`` as they are."""
+
+    renders_in_place: bool
+
+    def render(
+        self,
+        frames: NDArray[np.uint8],
+        faces: Sequence[Face | None],
+        features: AudioFeatures,
+        frame_indices: NDArray[np.int64],
+        fps: float,
+        *,
+        in_place: bool = False,
+    ) -> NDArray[np.uint8]:
+        """As ``Engine.render``; with ``in_place`` the result is ``frames`` itself, drawn into."""
+        ...

@@ -32,7 +32,9 @@ from ..speech import MouthCurve, mouth_curve
 from ..speech.acoustic import shipped_model
 from ..speech.avatar import AvatarProfile
 from ..speech.ctc import PhoneSegment
+from ..speech.phone_worker import PhoneWorker
 from ..speech.phoneme_cache import PhonemeCache, recognize_cached
+from ..speech.phones import PhoneRecognitionFailed
 from .base import AudioClip, AudioFeatures, EngineConfig, Face
 from .builtin_exemplar import ExemplarChain, exemplar_chain, paste_exemplars
 from .builtin_geometry import MAX_GAP_IOD, plan_warp
@@ -74,6 +76,8 @@ class BuiltinEngine:
     """Landmark-driven mouth warp; implements :class:`heygem_daemon.engines.base.Engine`."""
 
     name = "builtin"
+    #: engines/base.py InPlaceEngine
+    renders_in_place = True
 
     def __init__(self, config: EngineConfig) -> None:
         self._device = select_device(config.device)
@@ -83,6 +87,9 @@ class BuiltinEngine:
         self._phoneme_cache = PhonemeCache(config.cache_dir) if config.cache_dir and self.phonemes else None
         #: the acoustic mouth regressor shipped in the package (None: phones alone)
         self.acoustic = shipped_model()
+        #: the phone recogniser runs in a process of its own: in this one it held the GIL, and with
+        #: it every other thread of the daemon, for a third of a second per 8 s of speech
+        self.phones = PhoneWorker()
         #: extra keyword arguments for :func:`mouth_curve` (benchmarks compare speech sources with it)
         self.speech_options: dict[str, object] = {}
         #: paste the avatar's own filmed mouths when it has a library (benchmarks switch it off to compare)
@@ -94,7 +101,7 @@ class BuiltinEngine:
         """Mouth curve for one audio; ``source`` says transcript, phonemes, phones or loudness."""
         stats: dict[str, object] = {}
         phonemes = self._phoneme_source(audio, stats) if self.phonemes else None
-        options = {"acoustic": self.acoustic, **self.speech_options}
+        options = {"acoustic": self.acoustic, "phone_recogniser": self.phones.recognise, **self.speech_options}
         curve = mouth_curve(audio.samples, audio.sample_rate, transcript=transcript, phonemes=phonemes, **options)
         voiced = float(curve.voiced.mean()) if len(curve.voiced) else 0.0
         return AudioFeatures(
@@ -103,6 +110,13 @@ class BuiltinEngine:
             source=curve.source,
             details={"rate_hz": curve.rate_hz, "voiced_share": round(voiced, 3), **stats},
         )
+
+    def warm_up(self) -> None:
+        """Start the phone recogniser's process now (the daemon calls this before it reports ready)."""
+        try:
+            self.phones.start()
+        except PhoneRecognitionFailed as exc:  # the first audio tries again, then falls back to loudness
+            log.warning("phones_unavailable", reason=str(exc))
 
     def _phoneme_source(self, audio: AudioClip, stats: dict[str, object]):
         """The recogniser bound to this audio's cache entry; it fills ``stats`` when used."""
@@ -142,8 +156,10 @@ class BuiltinEngine:
         features: AudioFeatures,
         frame_indices: np.ndarray,
         fps: float,
+        *,
+        in_place: bool = False,
     ) -> np.ndarray:
-        """Re-animate each frame's mouth to the audio at ``frame_indices / fps``."""
+        """Re-animate each frame's mouth to the audio at ``frame_indices / fps`` (``in_place``: in ``frames``)."""
         curve, gap_range, chain = features.data, None, None
         if isinstance(curve, CalibratedCurve):
             curve, gap_range, chain = curve.curve, curve.gap_range, curve.exemplars
@@ -160,7 +176,7 @@ class BuiltinEngine:
                 continue
             plans.append((b, plan_warp(marks, frames[b], shape.open[b], shape.width[b], shape.round[b],
                                            gap_range, lips)))
-        out = warp_batch(frames, plans, self._device)
+        out = warp_batch(frames, plans, self._device, in_place=in_place)
         if chain is not None:
             pasted = sum(paste_exemplars(out[b], plan, chain) for b, plan in plans)
             features.details["exemplar_frames"] = features.details.get("exemplar_frames", 0) + pasted

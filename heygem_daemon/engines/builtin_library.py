@@ -14,6 +14,8 @@ lips at full sharpness instead of a painted cavity.
 
 from __future__ import annotations
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, Iterable, Sequence
 
@@ -119,18 +121,24 @@ def library_scale(landmarks: Sequence[np.ndarray]) -> float:
     return float(np.clip(np.median(iods), MIN_PX_PER_IOD, MAX_PX_PER_IOD)) if iods else float(MIN_PX_PER_IOD)
 
 
-def build_library(faces: Iterable[tuple[int, np.ndarray, np.ndarray]], px_per_iod: float) -> MouthLibrary:
+def build_library(faces: Iterable[tuple[int, np.ndarray, np.ndarray]], px_per_iod: float,
+                  workers: int = 1) -> MouthLibrary:
     """Crop and measure each (frame number, frame, (478, 2) pixel landmarks) as it comes: only the
-    crops are kept, never the frames (a 720p frame is 50 times a crop)."""
+    crops are kept, never the frames (a 720p frame is 50 times a crop).  ``workers`` threads cut
+    entries side by side (OpenCV's Lanczos warp releases the GIL; two halve the time on two cores,
+    where its own row-splitting of a small crop gained a fifth), at most two frames each in hand."""
     px = px_per_iod
     height, width = int(round((V_ABOVE + V_BELOW) * px)), int(round(2 * U_REACH * px))
     crops, stats, knots, numbers = [], [], [], []
-    for number, frame, marks in faces:
-        crop, stat, knot = _entry(frame, marks, px, (width, height))
-        crops.append(crop)
-        stats.append(stat)
-        knots.append(knot)
-        numbers.append(number)
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="mouth-library") as pool:
+        faces = iter(faces)
+        while chunk := list(itertools.islice(faces, 2 * max(1, workers))):
+            cut = pool.map(lambda face: _entry(face[1], face[2], px, (width, height)), chunk)
+            for (number, _, _), (crop, stat, knot) in zip(chunk, cut):
+                crops.append(crop)
+                stats.append(stat)
+                knots.append(knot)
+                numbers.append(number)
     stat = np.array(stats, dtype=np.float32).reshape(-1, 4)
     return MouthLibrary(
         crops=np.stack(crops) if crops else np.zeros((0, height, width, 3), np.uint8), px_per_iod=px,

@@ -34,9 +34,12 @@ DETAIL_RESTORE = 1.0
 _MAX_PIXELS = 4_000_000
 
 
-def warp_batch(frames: np.ndarray, plans: Sequence[tuple[int, WarpPlan]], device: torch.device) -> np.ndarray:
-    """Return a copy of ``frames`` with each planned face (frame index, plan) re-animated."""
-    out = frames.copy()
+def warp_batch(frames: np.ndarray, plans: Sequence[tuple[int, WarpPlan]], device: torch.device, *,
+               in_place: bool = False) -> np.ndarray:
+    """Return a copy of ``frames`` (``in_place``: ``frames`` itself) with each planned face (frame
+    index, plan) re-animated.  Each group's crops are cut before any is written back, and a frame
+    belongs to one plan, so drawing into ``frames`` reads no pixel this call has written."""
+    out = frames if in_place else frames.copy()
     jobs = [(b, plan) for b, plan in plans if min(_crop_size(plan)) > 1]
     for group in _groups(jobs):
         _warp_group(frames, out, group, device)

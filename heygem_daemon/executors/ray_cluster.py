@@ -37,6 +37,7 @@ from ..errors import EngineError, HeygemError, StopRequested
 from ..jobs.execution import Finish, VideoUnit, raise_first
 from ..jobs.report import OutputReport
 from ..logging import get_logger
+from ..render.plan import resolve_features
 from ..settings import RaySettings, Settings
 from .ray_worker import Failed, HeygemRenderer, RenderRequest, Rendered
 
@@ -290,9 +291,15 @@ class RayExecutor:
         unit.started = time.perf_counter()
         unit.where = f"ray {actor.node} {actor.device}"
         with unit.bound():
+            try:
+                # a node gets the voice's features themselves: wait here while the job computes them
+                features = resolve_features(unit.features, check_stop)
+            except HeygemError as exc:
+                finish(unit, exc)
+                return
             log.info("ray_video_started", node=actor.node, actor=actor.name)
             request = RenderRequest(label=f"{unit.job}: {unit.pair.video} + {unit.pair.audio}", task=unit.task,
-                                    features=unit.features, report_json=unit.report.model_dump_json(),
+                                    features=features, report_json=unit.report.model_dump_json(),
                                     chunk_bytes=self.config.chunk_mib * 1024 * 1024)
             stream = actor.handle.render.options(
                 num_returns="streaming", _generator_backpressure_num_objects=STREAM_BACKPRESSURE,

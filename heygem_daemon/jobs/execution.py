@@ -16,11 +16,11 @@ from typing import Callable, Protocol, Sequence
 
 import structlog
 
-from ..engines.base import AudioFeatures, Engine
+from ..engines.base import Engine
 from ..errors import HeygemError, StopRequested
 from .report import OutputReport
 from .spec import OutputPair
-from ..render.plan import VideoTask
+from ..render.plan import Features, VideoTask
 
 
 @dataclass
@@ -29,7 +29,8 @@ class VideoUnit:
 
     pair: OutputPair
     task: VideoTask
-    features: AudioFeatures
+    #: the voice's features, or their promise while the job still computes them
+    features: Features
     report: OutputReport
     #: fraction of this video done → the status page ("video 3 of 8: 40%")
     progress: Callable[[float], None]

@@ -8,6 +8,7 @@ a crash or a stop redoes only the videos that were not finished.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import shutil
 import threading
@@ -18,7 +19,7 @@ from typing import Callable, Protocol
 
 import structlog
 
-from ..engines.base import AudioClip, AudioFeatures, Engine
+from ..engines.base import AudioClip, Engine
 from ..engines.registry import EngineRegistry
 from ..errors import HeygemError, JobValidationError, OutboxUnavailableError, StopRequested
 from ..logging import get_logger, job_sinks
@@ -33,7 +34,7 @@ from .poster import cut_posters
 from .report import AudioReport, JobOutcome, JobReport, OutputReport, error_text, now_iso
 from .execution import VideoExecutor, VideoUnit
 from .spec import JobPlan, OutputPair, load_job
-from ..render.plan import VideoTask
+from ..render.plan import PendingFeatures, VideoTask
 
 log = get_logger()
 
@@ -63,10 +64,11 @@ class Published:
 
 @dataclass(frozen=True)
 class AudioReady:
-    """An audio decoded and analysed by the job's engine: its videos can be made."""
+    """An audio decoded (its analysis by the job's engine may still be running): its videos can start."""
 
     clip: AudioClip
-    features: AudioFeatures
+    #: the engine's analysis of it, computed beside the first videos (render/plan.py PendingFeatures)
+    features: PendingFeatures
     #: the voice's speech-band loudness, which chooses each output's poster moment (render/moment.py);
     #: once per audio, not per video: a 10-minute voice takes about a second
     loudness: MouthCurve
@@ -233,7 +235,7 @@ class JobRunner:
             return
         report.device = str(getattr(engine, "device", "cpu"))
         report.precision = _precision(engine)
-        audios = self._prepare_audio(plan, engine, report)
+        audios = self._decode_audio(plan, report)
         report.outputs = [OutputReport(video=p.video, audio=p.audio) for p in plan.pairs]
         todo: list[tuple[OutputPair, AudioReady]] = []
         for pair, out in zip(plan.pairs, report.outputs):
@@ -245,30 +247,71 @@ class JobRunner:
                 out.error = audio.error
             else:
                 todo.append((pair, audio))
+        # The engine analyses each voice in a thread of its own while the videos start: a video
+        # plans itself and analyses a new avatar meanwhile, and waits only when it needs the voice.
+        analysis = self._analyse_audio(plan, engine, audios, {pair.audio for pair, _ in todo}, report)
         self._make_videos(plan, todo, engine, report, staging)
+        # its report entries are complete when it ends (a video that failed early did not wait for
+        # its voice); a stop, or an error that ends the job, leaves it behind
+        while analysis.is_alive():
+            self.check_stop()
+            analysis.join(0.1)
 
-    def _prepare_audio(self, plan: JobPlan, engine: Engine, report: JobReport) -> dict[str, PreparedAudio]:
-        prepared: dict[str, PreparedAudio] = {}
+    def _decode_audio(self, plan: JobPlan, report: JobReport) -> dict[str, PreparedAudio]:
+        """Every audio decoded (a file that can't be fails its videos now, with the reason)."""
+        decoded: dict[str, PreparedAudio] = {}
         for name in plan.audios:
             self.check_stop()
-            self.progress(plan.name, f"analysing audio {name}")
             entry = AudioReport(file=name)
             report.audio.append(entry)
             try:
                 clip = decode_audio(plan.folder / name, self.settings.limits)
-                started = time.perf_counter()
-                features = engine.prepare(clip, transcript=plan.transcript)
-                entry.features_s = round(time.perf_counter() - started, 3)
-                entry.duration_s = round(clip.duration_s, 3)
-                entry.source = features.source
-                prepared[name] = AudioReady(clip, features, loudness_curve(clip.samples, clip.sample_rate))
-                log.info("audio_prepared", audio=name, duration_s=entry.duration_s,
-                         features_s=entry.features_s, source=features.source, details=features.details)
             except HeygemError as exc:
                 log.error("audio_failed", audio=name, error=str(exc))
                 report.errors.append(f"{name}: {exc}")
-                prepared[name] = AudioFailed(str(exc))
-        return prepared
+                decoded[name] = AudioFailed(str(exc))
+                continue
+            entry.duration_s = round(clip.duration_s, 3)
+            decoded[name] = AudioReady(clip, PendingFeatures(), loudness_curve(clip.samples, clip.sample_rate))
+        return decoded
+
+    def _analyse_audio(self, plan: JobPlan, engine: Engine, audios: dict[str, PreparedAudio], needed: set[str],
+                       report: JobReport) -> threading.Thread:
+        """Start the engine's analysis of the ``needed`` audios, one after another, in a daemon thread
+        (a stop leaves it behind; the process may end during it)."""
+        entries = {entry.file: entry for entry in report.audio}
+        context = contextvars.copy_context()  # its log lines name the job, as the runner's do
+
+        def analyse() -> None:
+            first = True
+            for name, audio in audios.items():
+                if not isinstance(audio, AudioReady) or name not in needed:
+                    continue
+                if first:  # the videos' own progress takes the line over once they render
+                    self.progress(plan.name, f"analysing audio {name}")
+                    first = False
+                started = time.perf_counter()
+                try:
+                    features = engine.prepare(audio.clip, transcript=plan.transcript)
+                except HeygemError as exc:
+                    log.error("audio_failed", audio=name, error=str(exc))
+                    report.errors.append(f"{name}: {exc}")
+                    audio.features.fail(exc)
+                    continue
+                except Exception as exc:  # noqa: BLE001 -- a bug: raised in each video that waits for it
+                    log.exception("audio_analysis_crashed", audio=name)
+                    audio.features.fail(exc)
+                    continue
+                entry = entries[name]
+                entry.features_s = round(time.perf_counter() - started, 3)
+                entry.source = features.source
+                audio.features.set(features)
+                log.info("audio_prepared", audio=name, duration_s=entry.duration_s,
+                         features_s=entry.features_s, source=features.source, details=features.details)
+
+        thread = threading.Thread(target=context.run, args=(analyse,), name="audio-analysis", daemon=True)
+        thread.start()
+        return thread
 
     def _make_videos(self, plan: JobPlan, todo: list[tuple[OutputPair, AudioReady]], engine: Engine,
                      report: JobReport, staging: Staging) -> None:

@@ -16,6 +16,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -67,13 +68,14 @@ def build_mouths(video_path: Path, plan: VideoPlan, tools: VideoTools, track: Fa
         face = track.face(number, width, height)
         if face is not None and face.landmarks is not None:
             marks[number] = np.asarray(face.landmarks, dtype=np.float64)
+    # as many threads as OpenCV has for this video (runtime.py: its share of the cores)
+    scale, workers = library_scale(list(marks.values())), max(1, cv2.getNumThreads())
     if decoded is not None and decoded.covers(max(marks, default=-1) + 1):
-        library = build_library(((number, _kept(decoded, number), marks[number]) for number in marks),
-                                library_scale(list(marks.values())))
+        library = build_library(((number, _kept(decoded, number), marks[number]) for number in marks), scale, workers)
     else:
         with FrameReader(video_path, plan.size, fps_text=decode_rate(plan.info), only=list(marks)) as reader:
             faces = ((number, frame, marks[number]) for number, frame in zip(marks, reader))
-            library = build_library(faces, library_scale(list(marks.values())))
+            library = build_library(faces, scale, workers)
     log.info("mouth_library_built", entries=len(library), seconds=round(time.perf_counter() - started, 2),
              px_per_iod=round(library.px_per_iod, 1),
              gaps=[round(float(np.min(library.gap)), 3), round(float(np.max(library.gap)), 3)] if len(library) else None)

@@ -7,12 +7,14 @@ apart from them so that none of them imports another for its types.
 
 from __future__ import annotations
 
+import copy
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..engines.base import Engine
+from ..engines.base import AudioFeatures, Engine
 from ..errors import MediaError
 from ..faces.cache import FaceTrackCache
 from ..faces.tracker import FaceTracker
@@ -81,3 +83,45 @@ def plan_video(task: VideoTask, timings: Timings) -> VideoPlan:
     timings.faces += time.perf_counter() - started
     return VideoPlan(info, output_size(info, task.output.max_height), n_out, duration, digest,
                      has_audio=found.audio is not None)
+
+
+class PendingFeatures:
+    """A voice's features while the job still computes them in a thread of its own.
+
+    The job's audio analysis (seconds of CPU per minute of speech) used to finish
+    before any video started; now a video plans itself, and a new avatar is
+    tracked and analysed, meanwhile, and it waits only where it first needs the
+    features (``resolve_features``).  A failed analysis fails each video that
+    waits for it with the same error.
+    """
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._features: AudioFeatures | None = None
+        self._error: BaseException | None = None
+
+    def set(self, features: AudioFeatures) -> None:
+        self._features = features
+        self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+
+    def wait(self, check_stop: Callable[[], None], poll_s: float = 0.1) -> AudioFeatures:
+        """The features, once computed; ``check_stop`` is polled while waiting (a stop never waits)."""
+        while not self._done.wait(poll_s):
+            check_stop()
+        if self._error is not None:
+            # a copy per waiting video: one exception object raised in several threads shares its traceback
+            raise copy.copy(self._error)
+        assert self._features is not None
+        return self._features
+
+
+#: what a video is given for its voice: the features, or their promise
+Features = AudioFeatures | PendingFeatures
+
+
+def resolve_features(features: Features, check_stop: Callable[[], None]) -> AudioFeatures:
+    return features.wait(check_stop) if isinstance(features, PendingFeatures) else features

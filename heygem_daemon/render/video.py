@@ -15,7 +15,7 @@ from typing import cast
 import numpy as np
 from numpy.typing import NDArray
 
-from ..engines.base import AudioFeatures, AvatarFrames, Engine, PerAvatarEngine
+from ..engines.base import AudioFeatures, AvatarFrames, Engine, InPlaceEngine, PerAvatarEngine
 from ..errors import NoFaceError
 from ..logging import get_logger
 from ..media.frame_spool import FrameSpool
@@ -26,9 +26,9 @@ from .face_source import Batch, CachedFaces, FaceSource, FaceStage, TrackedFaces
 from .moment import PosterMoment
 from .outcome import OutputReport, SyncFigure, TimelineReport, Timings
 from .pipeline import MapStage, Pipeline, Stage
-from .plan import VideoPlan, VideoTask, VideoTools, plan_video
+from .plan import Features, PendingFeatures, VideoPlan, VideoTask, VideoTools, plan_video, resolve_features
 
-__all__ = ["VideoTask", "VideoTools", "make_video"]
+__all__ = ["Features", "PendingFeatures", "VideoTask", "VideoTools", "make_video"]
 
 log = get_logger()
 
@@ -47,17 +47,20 @@ def frames_per_batch(engine: Engine, size: tuple[int, int]) -> int:
     return max(1, min(engine.batch_size, budget // (size[0] * size[1] * 3)))
 
 
-def make_video(task: VideoTask, features: AudioFeatures, tools: VideoTools, report: OutputReport) -> None:
-    """Render one output into ``task.output_path``; fills ``report`` as it goes."""
+def make_video(task: VideoTask, features: Features, tools: VideoTools, report: OutputReport) -> None:
+    """Render one output into ``task.output_path``; fills ``report`` as it goes.
+
+    ``features`` may still be computed elsewhere (PendingFeatures): the video is planned, and a
+    new avatar analysed, before they are waited for."""
     plan = plan_video(task, report.timings_s)
     # a new avatar's analysis decodes its frames once for itself, its mouth library and the render pass
     with FrameSpool(plan.size) as decoded:
         _make_video(task, plan, features, tools, report, decoded)
 
 
-def _make_video(task: VideoTask, plan: VideoPlan, features: AudioFeatures, tools: VideoTools, report: OutputReport,
+def _make_video(task: VideoTask, plan: VideoPlan, voice: Features, tools: VideoTools, report: OutputReport,
                 decoded: FrameSpool) -> None:
-    features = _fit_to_avatar(task, plan, features, tools, report, decoded)
+    features = _fit_to_avatar(task, plan, voice, tools, report, decoded)
     cached = cached_track(tools, plan)
     log.info("video_started", size=f"{plan.size[0]}x{plan.size[1]}", fps=plan.info.fps, frames=plan.n_out,
              faces_cached=cached is not None)
@@ -84,18 +87,18 @@ def _make_video(task: VideoTask, plan: VideoPlan, features: AudioFeatures, tools
         raise _no_face(task)
     report.frames, report.frames_with_face = frames, with_face
     # the builtin engine counts the frames it gave the avatar's own filmed mouths (builtin_exemplar.py)
-    exemplar_frames = features.details.get("exemplar_frames")
+    exemplar_frames = resolve_features(features, tools.check_stop).details.get("exemplar_frames")
     report.exemplar_frames = int(exemplar_frames) if exemplar_frames is not None else None
     report.duration_s = round(plan.duration_s, 3)
 
 
-def _fit_to_avatar(task: VideoTask, plan: VideoPlan, features: AudioFeatures, tools: VideoTools,
-                   report: OutputReport, decoded: FrameSpool) -> AudioFeatures:
+def _fit_to_avatar(task: VideoTask, plan: VideoPlan, voice: Features, tools: VideoTools,
+                   report: OutputReport, decoded: FrameSpool) -> Features:
     """Calibrate the engine's speech stage to this avatar and record its sync figure."""
     adapt = getattr(tools.engine, "adapt", None)
     if adapt is None:
         report.sync_reason = f"the {tools.engine.name} engine has no speech-to-mouth stage to check"
-        return features
+        return voice  # waited for in the render pass, when the first frames' faces are ready
     started, tracking = time.perf_counter(), report.timings_s.faces
     profile, mouths = avatar_profile(task.video_path, plan, tools, task.limits, report.timings_s, decoded)
     # the analysis's own tracking counts as faces (the render pass takes that track from the cache)
@@ -106,7 +109,8 @@ def _fit_to_avatar(task: VideoTask, plan: VideoPlan, features: AudioFeatures, to
         report.sync = SyncFigure(r_truth=profile.sync.r_truth, lead_ms=profile.sync.lead_ms,
                                  frames=profile.sync.frames)
     report.sync_reason = profile.sync_reason
-    adapted: AudioFeatures = adapt(features, profile, mouths=mouths)
+    # the job's own audio analysis ran beside this avatar's: its features are needed from here on
+    adapted: AudioFeatures = adapt(resolve_features(voice, tools.check_stop), profile, mouths=mouths)
     return adapted
 
 
@@ -116,7 +120,7 @@ def _no_face(task: VideoTask) -> NoFaceError:
 
 
 # -- the render pass -------------------------------------------------------------------------------
-def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, features: AudioFeatures, tools: VideoTools,
+def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, voice: Features, tools: VideoTools,
             timings: Timings, moment: PosterMoment, decoded: FrameSpool) -> tuple[int, int, Timeline]:
     engine = tools.engine
     info = plan.info
@@ -125,6 +129,7 @@ def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, features: Audio
     per_batch = frames_per_batch(engine, plan.size)
     # engines that cache per-avatar work are told which avatar frames a batch shows (engines/base.py)
     per_avatar = bool(getattr(engine, "per_avatar_cache", False))
+    in_place = bool(getattr(engine, "renders_in_place", False))
     avatar_key = f"{plan.digest}-{tools.tracker.name}"
     task.output_path.unlink(missing_ok=True)
     with (
@@ -138,7 +143,12 @@ def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, features: Audio
             outs, srcs, frames = source.next_batch(per_batch)
             return None if len(outs) == 0 else Batch(outs, srcs, frames, source.decoded_frames is not None)
 
+        resolved: list[AudioFeatures] = []
+
         def render(batch: Batch) -> NDArray[np.uint8]:
+            if not resolved:  # decoding and tracking went ahead while the job analysed the voice
+                resolved.append(resolve_features(voice, tools.check_stop))
+            features = resolved[0]
             frames, found = batch.frames, batch.faces
             counts[0] += len(frames)
             counts[1] += sum(f is not None for f in found)
@@ -148,6 +158,9 @@ def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, features: Audio
                     avatar = AvatarFrames(avatar_key, batch.srcs, info.frame_count)
                     frames = cast(PerAvatarEngine, engine).render(frames, found, features, batch.outs, info.fps,
                                                                   avatar=avatar)
+                elif in_place:  # nothing reads a batch's frames after this stage but the encoder
+                    frames = cast(InPlaceEngine, engine).render(frames, found, features, batch.outs, info.fps,
+                                                                in_place=True)
                 else:
                     frames = engine.render(frames, found, features, batch.outs, info.fps)
             tools.progress(min(1.0, counts[0] / max(plan.n_out, 1)))

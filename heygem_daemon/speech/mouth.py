@@ -23,6 +23,7 @@ import numpy as np
 from ..logging import get_logger
 from .ctc import PhoneSegment
 from .acoustic import AcousticModel
+from .align import Phone
 from .curve import MouthCurve
 from .loudness import loudness_curve
 
@@ -31,6 +32,8 @@ log = get_logger()
 #: ``samples -> timed IPA phones``; the engine binds model, device and cache
 PhonemeSource = Callable[[np.ndarray], list[PhoneSegment]]
 PHONEMES_SOURCE = "phonemes:wav2vec2"
+#: ``(samples, rate) -> timed ARPAbet phones`` (phones.recognize_phones, here or in a worker process)
+PhoneRecogniser = Callable[[np.ndarray, int], list[Phone]]
 #: how far the mouth moves ahead of the sound (seconds)
 LEAD_S = 0.040
 
@@ -44,17 +47,27 @@ def mouth_curve(
     recognise_phones: bool = True,
     lead_s: float = LEAD_S,
     acoustic: AcousticModel | None = None,
+    phone_recogniser: PhoneRecogniser | None = None,
 ) -> MouthCurve:
     """The mouth curve from the best phonetic source available, advanced by ``lead_s``.
 
     ``recognise_phones=False`` skips the default phone recogniser (loudness only
-    when no transcript or phoneme model is given).  ``acoustic`` (the engine
-    passes the shipped regressor) blends the spectrum's opinion into a phonetic curve.
+    when no transcript or phoneme model is given); ``phone_recogniser`` runs it
+    elsewhere (the engine's worker process, phone_worker.py) instead of in this
+    thread.  ``acoustic`` (the engine passes the shipped regressor) blends the
+    spectrum's opinion into a phonetic curve.
     """
-    return _best_curve(samples, rate, transcript, phonemes, recognise_phones, acoustic).advanced(lead_s)
+    recogniser = (phone_recogniser or _recognise_here) if recognise_phones else None
+    return _best_curve(samples, rate, transcript, phonemes, recogniser, acoustic).advanced(lead_s)
 
 
-def _best_curve(samples, rate, transcript, phonemes, recognise_phones, acoustic) -> MouthCurve:
+def _recognise_here(samples: np.ndarray, rate: int) -> list[Phone]:
+    from .phones import recognize_phones
+
+    return recognize_phones(samples, rate)
+
+
+def _best_curve(samples, rate, transcript, phonemes, recogniser, acoustic) -> MouthCurve:
     curve = loudness_curve(samples, rate)
     # the spectrum's opinion, for whichever phonetic source wins below
     opinion = acoustic.predict(samples, rate) if acoustic is not None and curve.voiced.any() else None
@@ -66,19 +79,20 @@ def _best_curve(samples, rate, transcript, phonemes, recognise_phones, acoustic)
         shaped = _phoneme_curve(curve, samples, phonemes, opinion)
         if shaped is not None:
             return shaped
-    if recognise_phones and curve.voiced.any():
-        shaped = _recognised_curve(curve, samples, rate, opinion)
+    if recogniser is not None and curve.voiced.any():
+        shaped = _recognised_curve(curve, samples, rate, opinion, recogniser)
         if shaped is not None:
             return shaped
     return curve
 
 
-def _recognised_curve(curve: MouthCurve, samples: np.ndarray, rate: int, opinion) -> MouthCurve | None:
-    from .phones import SOURCE, PhoneRecognitionFailed, recognize_phones
+def _recognised_curve(curve: MouthCurve, samples: np.ndarray, rate: int, opinion,
+                      recogniser: PhoneRecogniser) -> MouthCurve | None:
+    from .phones import SOURCE, PhoneRecognitionFailed
     from .visemes import apply_visemes
 
     try:
-        phones = recognize_phones(samples, rate)
+        phones = recogniser(samples, rate)
     except PhoneRecognitionFailed as exc:
         log.warning("phones_failed", reason=str(exc), fallback="loudness")
         return None

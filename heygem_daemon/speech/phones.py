@@ -16,6 +16,7 @@ a window edge costs at most one mouth shape.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
@@ -35,11 +36,13 @@ class PhoneRecognitionFailed(Exception):
     """The phone recogniser could not run (callers fall back to loudness)."""
 
 
-def recognize_phones(samples: np.ndarray, rate: int) -> list[Phone]:
-    """Phones (ARPAbet, "SIL" for pauses) recognised in ``samples`` (16 kHz mono float)."""
+def recognize_phones(samples: np.ndarray, rate: int, *, decoder: Any = None) -> list[Phone]:
+    """Phones (ARPAbet, "SIL" for pauses) recognised in ``samples`` (16 kHz mono float), with
+    ``decoder`` (a fresh one from ``open_decoder``: one that has decoded audio before gives other
+    phones) or one opened here."""
     if rate != 16_000:
         raise PhoneRecognitionFailed(f"phone recognition needs 16 kHz audio, got {rate} Hz")
-    decoder = open_decoder()
+    decoder = open_decoder() if decoder is None else decoder
     window = int(WINDOW_S * rate)
     phones: list[Phone] = []
     for start in range(0, len(samples), window):

@@ -173,3 +173,17 @@ def test_the_moved_lower_face_keeps_its_fine_detail(engine, clip, monkeypatch):
     plain = kept(engine.render(grainy, faces, _constant(0.6), np.arange(len(frames)), 30.0))
     assert plain < 0.4  # the softening this guards against is real
     assert restored > 0.5 and restored > 1.8 * plain
+
+
+def test_rendering_in_place_draws_the_same_pixels_into_the_frames_given(engine, clip):
+    """in_place=True (what the render pass asks, saving a copy of every batch) returns the frames
+    it was given, drawn into exactly as a copy would be; without it the input is left as it was."""
+    frames, _ = clip
+    faces, index = _faces(clip), np.arange(len(frames))
+    before = frames.copy()
+    copied = engine.render(frames, faces, _constant(0.8), index, 30.0)
+    assert np.array_equal(frames, before) and not np.array_equal(copied, before)
+    given = frames.copy()
+    drawn = engine.render(given, faces, _constant(0.8), index, 30.0, in_place=True)
+    assert drawn is given
+    assert np.array_equal(drawn, copied)

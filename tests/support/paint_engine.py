@@ -39,3 +39,28 @@ class PaintEngine:
             bar = mid + int((y1 - mid) * amount)
             out[b, max(mid, 0):max(bar, 0), max(x0, 0):max(x1, 0)] = (0, 0, 255)
         return out
+
+
+class SlowVoicePaintEngine(PaintEngine):
+    """The paint engine with an audio analysis that takes 2 s, as a long voice's does."""
+
+    name = "slowvoice"
+
+    def prepare(self, audio: AudioClip, *, transcript: str | None = None) -> AudioFeatures:
+        import time
+
+        time.sleep(2.0)
+        return super().prepare(audio, transcript=transcript)
+
+
+class PickyVoicePaintEngine(PaintEngine):
+    """The paint engine whose audio analysis fails on a voice too quiet to use (peak under 0.01)."""
+
+    name = "pickyvoice"
+
+    def prepare(self, audio: AudioClip, *, transcript: str | None = None) -> AudioFeatures:
+        from heygem_daemon.errors import EngineError
+
+        if float(np.max(np.abs(audio.samples), initial=0.0)) < 0.01:
+            raise EngineError("The voice is too quiet to analyse.", hint="Record it again louder.")
+        return super().prepare(audio, transcript=transcript)
