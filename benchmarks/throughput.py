@@ -158,9 +158,9 @@ from heygem_daemon.engines.registry import EngineRegistry
 from heygem_daemon.faces.cache import FaceTrackCache
 from heygem_daemon.faces.tracker import FaceTracker
 from heygem_daemon.jobs.report import OutputReport
-try:
+if {(repo / "heygem_daemon" / "render" / "video.py").is_file()}:  # asked of the files, as below
     from heygem_daemon.render.video import VideoTask, VideoTools, make_video
-except ImportError:  # a checkout from before render/ (2026-12-04)
+else:  # a checkout from before render/ (2026-12-04)
     from heygem_daemon.jobs.video import VideoTask, VideoTools, make_video
 from heygem_daemon.media.audio import decode_audio
 from heygem_daemon.settings import LimitSettings, OutputSettings
@@ -182,12 +182,12 @@ getattr(engine, "warm_up", lambda: None)()  # as the daemon does before it repor
 # the model and the tracker are loaded once per worker and stay resident: not part of a job's time
 started = time.perf_counter()
 clip = decode_audio(Path({str(audio)!r}), LimitSettings())
-try:  # as the job runner does since 2026-12-04: the voice is analysed while the videos start
+if {_analyses_voice_beside_videos(repo)}:  # as that checkout's job runner does
     import threading
     from heygem_daemon.render.plan import PendingFeatures
     features = PendingFeatures()
     threading.Thread(target=lambda: features.set(engine.prepare(clip)), daemon=True).start()
-except ImportError:  # an older checkout analysed it first
+else:  # an older checkout analysed the voice before the videos started
     features = engine.prepare(clip)
 tools = VideoTools(engine, tracker, FaceTrackCache(cache), lambda: None)
 reports = []
@@ -206,6 +206,13 @@ print(json.dumps({{"seconds": elapsed, "frames": sum(r["frames"] for r in report
     if out.returncode != 0:
         raise SystemExit(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _analyses_voice_beside_videos(repo: Path) -> bool:
+    """Whether ``repo``'s runner starts the videos while the voice is analysed (2026-12-04).  Asked
+    of the files: for a module ``repo`` lacks, this checkout's editable install would answer an import."""
+    plan = repo / "heygem_daemon" / "render" / "plan.py"
+    return plan.is_file() and "class PendingFeatures" in plan.read_text(encoding="utf-8")
 
 
 def bare_ffmpeg(clip: Path, audio: Path, work: Path, duration: float) -> float:
