@@ -53,8 +53,9 @@ def make_video(task: VideoTask, features: Features, tools: VideoTools, report: O
     ``features`` may still be computed elsewhere (PendingFeatures): the video is planned, and a
     new avatar analysed, before they are waited for."""
     plan = plan_video(task, report.timings_s)
-    # a new avatar's analysis decodes its frames once for itself, its mouth library and the render pass
-    with FrameSpool(plan.size) as decoded:
+    # a new avatar's analysis decodes its frames once for itself, its mouth library and the render
+    # pass: every frame the render pass's first pass shows (and the one after, which tells the end)
+    with FrameSpool(plan.size, frames=min(plan.n_out, plan.info.frame_count) + 1) as decoded:
         _make_video(task, plan, features, tools, report, decoded)
 
 

@@ -96,3 +96,17 @@ def test_a_spool_without_room_for_one_frame_keeps_nothing(make_video) -> None:
         assert (spool.capacity, spool.count) == (0, 0)
         with FrameSource(clip, size, 25, 25, "pingpong", Path("/nonexistent"), decoded=spool) as source:
             assert len(source.next_batch(100)[0]) == 25
+
+
+def test_a_spool_keeps_all_the_frames_asked_for_or_none(make_video) -> None:
+    """Asked for 10 frames it keeps exactly 10 (no more, though the cap has room); asked for more than
+    the cap holds it keeps none, so memory goes only where it saves a whole decode."""
+    size = (160, 120)
+    clip = make_video(seconds=1.0)
+    one = size[0] * size[1] * 3 // 2
+    with FrameSpool(size, frames=10, max_bytes=40 * one) as spool:
+        _first_pass(clip, spool, size)
+        assert (spool.capacity, spool.count, spool.whole) == (10, 10, False)
+    with FrameSpool(size, frames=26, max_bytes=20 * one) as spool:
+        _first_pass(clip, spool, size)
+        assert (spool.capacity, spool.count) == (0, 0)
