@@ -1,5 +1,5 @@
 """Imports run downward, with the data flow: wiring → notify, housekeeping → intake → jobs → render → engines →
-media, faces, speech → the shared bottom (types, fsutil, errors, logging, settings).
+media, faces, speech → the shared bottom (types, fsutil, errors, logging, settings, workerproc).
 
 Engines sit above speech/: the builtin engine's ``prepare`` is built from speech analysis,
 while nothing in media/, faces/ or speech/ knows an engine; the value types they once took
@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"render"},
     {"engines"},
     {"media", "faces", "speech"},
-    {"types", "fsutil", "errors", "logging", "settings"},
+    {"types", "fsutil", "errors", "logging", "settings", "workerproc"},
 ]
 #: layers whose members may also import each other (the wiring, and the bottom)
 OPEN_LAYERS = {0, len(LAYERS) - 1}

@@ -29,16 +29,14 @@ import numpy as np
 
 from ..errors import HeygemError
 from ..logging import get_logger
+from ..workerproc import SPAWN, stop_worker
 from .facemesh import FaceMesh
 from .segments import SEGMENT_FRAMES, WARMUP_FRAMES, FrameSlot, SegmentResult, track_segment
 
 log = get_logger()
 
-#: the daemon runs threads; a forked child would inherit locks they hold
-_CONTEXT = multiprocessing.get_context("spawn")
-#: seconds a worker may take to start (imports, building its mesh) or to stop
+#: seconds a worker may take to start (imports, building its mesh)
 START_TIMEOUT_S = 120.0
-STOP_TIMEOUT_S = 5.0
 
 
 #: a slot takes a segment of frames up to this many pixels at full size (720p), so the workers
@@ -81,8 +79,8 @@ class MeshWorkers:
         paths = [self._new_slot() for _ in range(processes + 1)]
         try:
             for number in range(processes):
-                parent, child = _CONTEXT.Pipe()
-                proc = _CONTEXT.Process(
+                parent, child = SPAWN.Pipe()
+                proc = SPAWN.Process(
                     target=_serve, name=f"face-tracker-{number}", daemon=True,
                     args=(child, paths, self._slot_bytes, threads, min_detection_confidence,
                           min_tracking_confidence))
@@ -194,21 +192,13 @@ class MeshWorkers:
     # -- lifetime ----------------------------------------------------------------------------------
     def close(self) -> None:
         """Stop every worker: the sentinel, then terminate, then kill; release the slots."""
-        for conn in self._conns:
+        for conn in self._conns:  # every worker told first: they end side by side
             try:
                 conn.send(None)
             except OSError:
                 pass
-        for proc in self._procs:
-            proc.join(STOP_TIMEOUT_S)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(STOP_TIMEOUT_S)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-        for conn in self._conns:
-            conn.close()
+        for proc, conn in zip(self._procs, self._conns):
+            stop_worker(proc, conn)
         for mapped in self._maps:
             try:
                 mapped.close()

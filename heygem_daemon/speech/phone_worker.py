@@ -29,15 +29,14 @@ from typing import Any
 import numpy as np
 
 from ..logging import get_logger
+from ..workerproc import SPAWN, stop_worker
 from .align import Phone
 from .phones import PhoneRecognitionFailed, open_decoder, recognize_phones
 
 log = get_logger()
 
-_CONTEXT = multiprocessing.get_context("spawn")
-#: seconds the worker may take to start (importing numpy and pocketsphinx) or to stop
+#: seconds the worker may take to start (importing numpy and pocketsphinx)
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 5.0
 
 
 class PhoneWorker:
@@ -85,8 +84,8 @@ class PhoneWorker:
         if self._proc is not None and self._proc.is_alive() and self._conn is not None:
             return self._conn
         self._stop()
-        parent, child = _CONTEXT.Pipe()
-        proc = _CONTEXT.Process(target=_serve, args=(child,), name="phone-recogniser", daemon=True)
+        parent, child = SPAWN.Pipe()
+        proc = SPAWN.Process(target=_serve, args=(child,), name="phone-recogniser", daemon=True)
         proc.start()
         child.close()
         self._proc, self._conn = proc, parent
@@ -107,21 +106,7 @@ class PhoneWorker:
 
     def _stop(self) -> None:
         proc, conn, self._proc, self._conn = self._proc, self._conn, None, None
-        if conn is not None:
-            try:
-                conn.send(None)
-            except OSError:
-                pass
-        if proc is not None:
-            proc.join(STOP_TIMEOUT_S)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(STOP_TIMEOUT_S)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-        if conn is not None:
-            conn.close()
+        stop_worker(proc, conn)
 
 
 def _serve(conn: Connection) -> None:
