@@ -58,6 +58,8 @@ class Wav2LipEngine:
     """Lip-sync with a Wav2Lip checkpoint; the model is loaded once and stays resident."""
 
     name = "wav2lip"
+    #: engines/base.py InPlaceEngine
+    renders_in_place = True
 
     @staticmethod
     def check_config(config: EngineConfig) -> None:
@@ -132,23 +134,27 @@ class Wav2LipEngine:
         features: AudioFeatures,
         frame_indices: np.ndarray,
         fps: float,
+        *,
+        in_place: bool = False,
     ) -> np.ndarray:
-        """New mouths for the frames that have a face; the others come back byte-identical."""
+        """New mouths for the frames that have a face; the others come back byte-identical.
+        ``in_place`` (the render pass): the result is ``frames``, drawn into (engines/base.py InPlaceEngine)."""
         height, width = frames.shape[1:3]
         boxes = [None if f is None else crop_box(f, width, height, self.bottom_pad) for f in faces]
         rows = [b for b, box in enumerate(boxes) if box is not None]
         if not rows:
-            return frames.copy()
+            return frames if in_place else frames.copy()
         mels = mel_windows(features.data, np.asarray(frame_indices)[rows], fps)
         if self.device_warp:
             corners = np.array([[box.x0, box.y0, box.x1, box.y1] for box in boxes if box is not None])
             try:
-                return self._render_on_device(frames, corners, np.asarray(rows), mels)
+                return self._render_on_device(frames, corners, np.asarray(rows), mels, in_place)
             except torch.cuda.OutOfMemoryError:
                 # the whole batch and its copy did not fit beside the network: this batch
                 # takes the OpenCV path, which only sends the 96-pixel crops over
                 log.warning("device_warp_out_of_memory", frames=len(frames), fallback="OpenCV crop + paste")
-        out = frames.copy()
+        out = frames if in_place else frames.copy()
+        # every crop is cut before any mouth is pasted: drawing into ``frames`` reads no pasted pixel
         crops = np.stack([crop_face(frames[b], boxes[b]) for b in rows])  # type: ignore[arg-type]
         mouths = self.infer(crops, mels)
         for b, mouth in zip(rows, mouths):
@@ -156,8 +162,9 @@ class Wav2LipEngine:
         return out
 
     def _render_on_device(self, frames: np.ndarray, corners: np.ndarray, rows: np.ndarray,
-                          mels: np.ndarray) -> np.ndarray:
-        """The batch goes up once; crop, network and paste run on the device; the finished frames come down once."""
+                          mels: np.ndarray, in_place: bool = False) -> np.ndarray:
+        """The batch goes up once; crop, network and paste run on the device; the finished frames come
+        down once (``in_place``: into ``frames``, not a new 512 MB array per batch)."""
         device = self._torch_device
         with torch.inference_mode():
             source = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
@@ -172,6 +179,9 @@ class Wav2LipEngine:
                 windows.paste(source, out, self._mouths(crops, mel[start:stop]), self._mask_on_device)
 
             _, self._model_batch = run_batched(chunk, len(rows), self._model_batch)
+            if in_place:  # only now: a batch that ran out of memory above left ``frames`` as they were
+                torch.from_numpy(frames).copy_(out)
+                return frames
             return out.cpu().numpy()
 
     def infer(self, crops: np.ndarray, mels: np.ndarray) -> np.ndarray:

@@ -200,3 +200,20 @@ def test_a_batch_the_gpu_cannot_hold_takes_the_opencv_path(checkpoint: Path, fea
         actual = on_device.render(frames, faces, features, np.arange(2), fps)
     assert np.array_equal(opencv.render(frames, faces, features, np.arange(2), fps), actual)
     assert ["device_warp_out_of_memory"] == [e["event"] for e in logs if e["log_level"] == "warning"]
+
+
+@pytest.mark.parametrize("device_warp", [False, True], ids=["opencv", "torch-crop-paste"])
+def test_rendering_in_place_gives_the_frames_a_copy_would_get(checkpoint: Path, features: AudioFeatures,
+                                                              device_warp: bool) -> None:
+    """in_place=True (the render pass) returns the frames it was given, drawn into exactly as the
+    copy is; without it the input stays as it was. Both crop-and-paste paths (the GPU's forced on the CPU)."""
+    engine = Wav2LipEngine(EngineConfig(device="cpu", models={"wav2lip": checkpoint}, batch_size=16),
+                           device_warp=device_warp)
+    frames, fps = _frames("face_1.mp4", 3)
+    faces = [Face(box=FACE_1_BOX), None, Face(box=FACE_1_BOX)]
+    before = frames.copy()
+    copied = engine.render(frames, faces, features, np.arange(3), fps)
+    assert np.array_equal(frames, before) and not np.array_equal(copied, before)
+    given = frames.copy()
+    drawn = engine.render(given, faces, features, np.arange(3), fps, in_place=True)
+    assert drawn is given and np.array_equal(drawn, copied)
