@@ -70,6 +70,9 @@ def build_mouths(video_path: Path, plan: VideoPlan, tools: VideoTools, track: Fa
             marks[number] = np.asarray(face.landmarks, dtype=np.float64)
     # as many threads as OpenCV has for this video (runtime.py: its share of the cores)
     scale, workers = library_scale(list(marks.values())), max(1, cv2.getNumThreads())
+    # the analysis keeps its window's frames when they fit (render/video.py); they are the very
+    # pictures the track was made from, where a second decode of a variable-rate video may land a
+    # frame off
     if decoded is not None and decoded.covers(max(marks, default=-1) + 1):
         library = build_library(((number, _kept(decoded, number), marks[number]) for number in marks), scale, workers)
     else:
