@@ -22,7 +22,7 @@ from __future__ import annotations
 import mmap
 from pathlib import Path
 from types import TracebackType
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -40,17 +40,18 @@ FRAME_SPOOL_MAX_BYTES = 512 * 1024**2
 class FrameSpool:
     """Frames 0, 1, … of one video at one size, in the decoder's pixel format, in anonymous memory."""
 
-    def __init__(self, size: tuple[int, int], *, frames: int | None = None, max_bytes: int | None = None) -> None:
-        """``frames``: how many the second pass needs; all of them are kept, or (over the cap) none, so
-        that memory is spent only where it saves a whole decode (a 1-minute 1080p avatar kept its first
-        172 frames for 440 MB more peak RSS and a 6 % faster job).  None: as many as the cap holds."""
+    def __init__(self, size: tuple[int, int], *, choices: Sequence[int] = (), max_bytes: int | None = None) -> None:
+        """``choices``: frame counts a second pass could use, best first; the first that fits the cap is
+        kept whole, or (none fits) nothing, so that memory is spent only where it saves a whole decode
+        (a 1-minute 1080p avatar kept its first 172 frames for 440 MB more peak RSS and a 6 % faster
+        job).  No choices: as many as the cap holds."""
         max_bytes = FRAME_SPOOL_MAX_BYTES if max_bytes is None else max_bytes
         self.size = size
         #: frames travel as yuv420p when both sides are even (FrameReader), else as BGR
         self.yuv = size[0] % 2 == 0 and size[1] % 2 == 0
         self.frame_bytes = size[0] * size[1] * 3 // 2 if self.yuv else size[0] * size[1] * 3
         room = max(0, max_bytes // self.frame_bytes)
-        self.capacity = room if frames is None else (frames if frames <= room else 0)
+        self.capacity = next((n for n in choices if n <= room), 0) if choices else room
         #: frames kept so far (always the first ones)
         self.count = 0
         #: the video has no frames after the ones kept (set by whoever decoded them)

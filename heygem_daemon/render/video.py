@@ -18,7 +18,6 @@ from numpy.typing import NDArray
 from ..engines.base import AudioFeatures, AvatarFrames, Engine, InPlaceEngine, PerAvatarEngine
 from ..errors import NoFaceError
 from ..logging import get_logger
-from ..media import frame_spool
 from ..media.frame_spool import FrameSpool
 from ..media.frames import FrameWriter, decode_rate
 from ..media.timeline import FrameSource, Timeline
@@ -55,19 +54,17 @@ def make_video(task: VideoTask, features: Features, tools: VideoTools, report: O
     new avatar analysed, before they are waited for."""
     plan = plan_video(task, report.timings_s)
     # a new avatar's analysis decodes its frames once for itself, its mouth library and the render pass
-    with FrameSpool(plan.size, frames=_frames_to_keep(plan)) as decoded:
+    with FrameSpool(plan.size, choices=_frames_to_keep(plan)) as decoded:
         _make_video(task, plan, features, tools, report, decoded)
 
 
-def _frames_to_keep(plan: VideoPlan) -> int:
-    """The frames a new avatar's analysis keeps for the second pass: those of its analysis window
-    too when they fit (the mouth library picks among them), else those the render pass shows (and
-    the one after, which tells the end), else none (FrameSpool keeps all it is asked for, or none)."""
+def _frames_to_keep(plan: VideoPlan) -> tuple[int, int]:
+    """What a new avatar's analysis may keep for the second pass, best first: its analysis window
+    too (the mouth library picks among those frames), or the frames the render pass shows (and the
+    one after, which tells the end); FrameSpool keeps the first that fits, or none."""
     shown = min(plan.n_out, plan.info.frame_count) + 1
     analysed = min(plan.info.frame_count, int(WINDOW_S * plan.info.fps)) + 1
-    width, height = plan.size
-    fits = max(shown, analysed) * width * height * 3 // 2 <= frame_spool.FRAME_SPOOL_MAX_BYTES
-    return max(shown, analysed) if fits else shown
+    return max(shown, analysed), shown
 
 
 def _make_video(task: VideoTask, plan: VideoPlan, voice: Features, tools: VideoTools, report: OutputReport,

@@ -24,6 +24,7 @@ from ..logging import get_logger
 from .ctc import PhoneSegment
 from .acoustic import AcousticModel
 from .align import Phone
+from .phones import recognize_phones
 from .curve import MouthCurve
 from .loudness import loudness_curve
 
@@ -57,14 +58,8 @@ def mouth_curve(
     thread.  ``acoustic`` (the engine passes the shipped regressor) blends the
     spectrum's opinion into a phonetic curve.
     """
-    recogniser = (phone_recogniser or _recognise_here) if recognise_phones else None
+    recogniser = (phone_recogniser or recognize_phones) if recognise_phones else None
     return _best_curve(samples, rate, transcript, phonemes, recogniser, acoustic).advanced(lead_s)
-
-
-def _recognise_here(samples: np.ndarray, rate: int) -> list[Phone]:
-    from .phones import recognize_phones
-
-    return recognize_phones(samples, rate)
 
 
 def _best_curve(samples, rate, transcript, phonemes, recogniser, acoustic) -> MouthCurve:

@@ -46,7 +46,6 @@ class PhoneWorker:
         self._lock = threading.Lock()
         self._proc: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
-        self._ready = False
 
     @property
     def pid(self) -> int | None:

@@ -104,9 +104,13 @@ def test_a_spool_keeps_all_the_frames_asked_for_or_none(make_video) -> None:
     size = (160, 120)
     clip = make_video(seconds=1.0)
     one = size[0] * size[1] * 3 // 2
-    with FrameSpool(size, frames=10, max_bytes=40 * one) as spool:
+    with FrameSpool(size, choices=(10,), max_bytes=40 * one) as spool:
         _first_pass(clip, spool, size)
         assert (spool.capacity, spool.count, spool.whole) == (10, 10, False)
-    with FrameSpool(size, frames=26, max_bytes=20 * one) as spool:
+    with FrameSpool(size, choices=(26,), max_bytes=20 * one) as spool:
         _first_pass(clip, spool, size)
         assert (spool.capacity, spool.count) == (0, 0)
+    # the first choice that fits: a whole analysis window is too much, the frames shown are not
+    with FrameSpool(size, choices=(26, 12), max_bytes=20 * one) as spool:
+        _first_pass(clip, spool, size)
+        assert (spool.capacity, spool.count) == (12, 12)
