@@ -99,16 +99,21 @@ class FrameReader:
 
     def _args(self, fps_text: str | None) -> list[str]:
         width, height = self.size
-        rate = ["-fps_mode", "passthrough"] if fps_text is None else ["-fps_mode", "cfr", "-r", fps_text]
         scale = f"scale={width}:{height}:flags=bicubic"
         picked = f"select={_any_of(self.only)}" if self.only is not None else (
             f"trim=start_frame={self.start}" if self.start > 0 else None)
         if picked is not None:
             # selecting inside ffmpeg skips scaling and piping the frames nobody wants
             scale = f"{picked},{scale}"
-            if fps_text is not None:
-                scale = f"fps={fps_text},{scale}"
-            rate = ["-fps_mode", "passthrough"]
+        if fps_text is not None:
+            # Every read of a variable-rate video, whole or picked, takes its constant-rate frames
+            # from this one filter, so frame N is the same picture in each (the output option
+            # `-fps_mode cfr -r` chose other frames than the filter on 39 of 118 frames of a
+            # B-frame or WebM clip, and frame N of the track was then not frame N of the library's
+            # read).  start_time=0 pads a video that starts after 0 with its first frame, as the
+            # output option did; the filter shows each frame from its own time on (the output
+            # option showed some a frame early).
+            scale = f"fps={fps_text}:start_time=0,{scale}"
         return [
             "ffmpeg",
             *ffmpeg_base_args(),
@@ -121,7 +126,8 @@ class FrameReader:
             # autorotation is ffmpeg's default: frames come out as displayed
             "-vf",
             scale,
-            *rate,
+            "-fps_mode",
+            "passthrough",
             "-pix_fmt",
             "yuv420p" if self._yuv else "bgr24",
             "-f",

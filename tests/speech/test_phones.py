@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from heygem_daemon.media.audio import decode_audio
+from heygem_daemon.settings import LimitSettings
 from heygem_daemon.speech import mouth_curve
 from heygem_daemon.speech.mouth import LEAD_S
-from heygem_daemon.speech.phones import recognize_phones
+from heygem_daemon.speech.phones import open_decoder, recognize_phones, reset_decoder
+from tests.support.media import sample_media
 
 RATE = 16_000
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -25,6 +28,22 @@ def test_phones_are_heard_without_a_transcript(speech_1):
     starts = [p.start_s for p in phones]
     assert starts == sorted(starts)
     assert phones[-1].end_s <= len(speech_1) / RATE + 0.02
+
+
+def test_a_reset_decoder_hears_each_audio_as_a_fresh_one_does():
+    """One decoder reset between audios gives each the phones of its own fresh decoder; left as it
+    was, the cepstral mean of the audio before changes what it hears."""
+    clips = [decode_audio(sample_media(name), LimitSettings()).samples
+             for name in ("audio_1.wav", "audio_2.wav", "talk_de_20s.mp4")]
+    fresh = [recognize_phones(clip, RATE, decoder=open_decoder()) for clip in clips]
+    reused, carried = open_decoder(), open_decoder()
+    heard_reset, heard_carried = [], []
+    for clip in clips + clips:
+        heard_reset.append(recognize_phones(clip, RATE, decoder=reused))
+        reset_decoder(reused)
+        heard_carried.append(recognize_phones(clip, RATE, decoder=carried))
+    assert heard_reset == fresh + fresh
+    assert heard_carried != fresh + fresh
 
 
 def test_long_audio_is_decoded_in_windows_with_true_times(speech_1):
