@@ -106,7 +106,8 @@ class PerAvatarEngine(Engine, Protocol):
         *,
         avatar: AvatarFrames | None = None,
     ) -> NDArray[np.uint8]:
-        """As ``Engine.render``; ``avatar`` names the avatar frames the batch shows."""
+        """As ``Engine.render``; ``avatar`` names the avatar frames the batch shows.  One that also
+        sets ``renders_in_place`` takes ``in_place`` as InPlaceEngine's does."""
         ...
 
 

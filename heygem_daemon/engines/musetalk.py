@@ -41,6 +41,7 @@ class MuseTalkEngine:
     name = "musetalk"
     #: the render path passes ``avatar=AvatarFrames(...)`` to engines that set this
     per_avatar_cache = True
+    renders_in_place = True
 
     @staticmethod
     def check_config(config: EngineConfig) -> None:
@@ -105,9 +106,11 @@ class MuseTalkEngine:
         fps: float,
         *,
         avatar: AvatarFrames | None = None,
+        in_place: bool = False,
     ) -> np.ndarray:
-        """New lower faces for the frames that have a face; the others come back byte-identical."""
-        out = frames.copy()
+        """New lower faces for the frames that have a face; the others come back byte-identical
+        (``in_place``: the result is ``frames``, drawn into, engines/base.py InPlaceEngine)."""
+        out = frames if in_place else frames.copy()
         height, width = frames.shape[1:3]
         boxes = [None if f is None else crop_box(f, width, height, self.extra_margin) for f in faces]
         rows = [b for b, box in enumerate(boxes) if box is not None]
@@ -127,7 +130,10 @@ class MuseTalkEngine:
             faces256 = match_colour(generated, source, lower, lips)
             noses = [int(np.floor(f.landmarks[NOSE_BASE, 1])) for f in kept_faces]  # type: ignore[index]
             paste(pixels, faces256, lower, kept_boxes, noses)
-            out[rows] = pixels.cpu().numpy()
+            if len(rows) == len(out):  # the usual batch, a face in every frame: down once, into place
+                torch.from_numpy(out).copy_(pixels)
+            else:
+                out[rows] = pixels.cpu().numpy()
         return out
 
     def encode(self, source: torch.Tensor) -> torch.Tensor:

@@ -165,8 +165,9 @@ def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, voice: Features
             if any(f is not None for f in found):
                 if per_avatar:
                     avatar = AvatarFrames(avatar_key, batch.srcs, info.frame_count)
+                    drawn_in = {"in_place": True} if in_place else {}
                     frames = cast(PerAvatarEngine, engine).render(frames, found, features, batch.outs, info.fps,
-                                                                  avatar=avatar)
+                                                                  avatar=avatar, **drawn_in)
                 elif in_place:  # nothing reads a batch's frames after this stage but the encoder
                     frames = cast(InPlaceEngine, engine).render(frames, found, features, batch.outs, info.fps,
                                                                 in_place=True)

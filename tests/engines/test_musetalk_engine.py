@@ -90,6 +90,20 @@ def test_the_paste_has_no_seam(engine, clip, features) -> None:
     assert edge_steps.mean() < 3.0, f"edge steps {edge_steps.mean():.1f} (largest step anywhere {step_out:.0f})"
 
 
+def test_rendering_in_place_gives_the_frames_a_copy_would_get(engine, clip, features) -> None:
+    """in_place=True (the render pass) returns the very frames it was given, drawn into exactly as the
+    copy a plain call returns -- with a face in every frame (one copy down into place) and with one
+    frame without a face (that frame untouched)."""
+    frames, faces = clip
+    for found in (list(faces), [None, *faces[1:]]):
+        copied = engine.render(frames, found, features, np.arange(FRAMES), 25.0)
+        given = frames.copy()
+        drawn = engine.render(given, found, features, np.arange(FRAMES), 25.0, in_place=True)
+        assert drawn is given
+        assert np.array_equal(drawn, copied)
+        assert np.array_equal(drawn[0], frames[0]) == (found[0] is None)
+
+
 def test_frames_without_a_face_come_back_unchanged(engine, clip, features) -> None:
     frames, faces = clip
     out = engine.render(frames[:2], [None, None], features, np.arange(2), 25.0)
