@@ -94,6 +94,35 @@ def test_the_second_job_with_an_avatar_takes_its_faces_from_the_cache(
     assert first.frames_with_face == second.frames_with_face == frames
 
 
+@pytest.fixture(scope="module")
+def variable_rate_avatar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """face_1.mp4, a phone-style variable-rate clip (135 stored frames over 6.1 s, read at 30 fps),
+    made smaller with its timestamps kept."""
+    path = tmp_path_factory.mktemp("avatar") / "vfr.mp4"
+    _ffmpeg("-i", str(sample_media("face_1.mp4")), "-vf", "scale=-2:240", "-fps_mode", "passthrough",
+            "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(path))
+    return path
+
+
+@pytest.mark.parametrize("extra_frames", [-60, 0, 1, 45], ids=["shorter", "as-long", "one-frame-longer", "pingpong"])
+def test_a_variable_rate_avatar_is_tracked_once_too(
+        tmp_path: Path, variable_rate_avatar: Path, tracker: FaceTracker, extra_frames: int) -> None:
+    """Its constant-rate frames are counted the same by every read, so the second job finds the
+    first job's track whatever the length of the speech."""
+    from heygem_daemon.media.probe import probe
+
+    video = probe(variable_rate_avatar, LimitSettings()).video
+    assert video is not None and video.variable_rate
+    seconds = (video.frame_count + extra_frames) / video.fps
+    engine, cache = PaintEngine(EngineConfig()), tmp_path / "faces"
+    first, first_events = _job(engine, tracker, variable_rate_avatar, cache, seconds)
+    second, second_events = _job(engine, tracker, variable_rate_avatar, cache, seconds)
+    assert ("faces_tracked" in first_events, "faces_from_cache" in first_events) == (True, False)
+    assert ("faces_tracked" in second_events, "faces_from_cache" in second_events) == (False, True)
+    assert first.frames == second.frames == round(seconds * video.fps)
+    assert first.frames_with_face == second.frames_with_face
+
+
 def test_an_avatar_tracked_to_its_last_frame_is_stored_as_the_whole_video(
         tmp_path: Path, avatar: Path, tracker: FaceTracker) -> None:
     """Speech exactly as long as the video: the track is the whole video's, so a later job with
