@@ -147,22 +147,28 @@ def test_a_track_of_the_first_frames_serves_any_shorter_speech(
     assert "faces_tracked" in longer
 
 
+@pytest.mark.parametrize("kind", ["constant-rate", "variable-rate"])
 def test_the_builtin_engine_tracks_an_avatar_as_long_as_its_speech_once(
-        tmp_path: Path, avatar: Path, tracker: FaceTracker) -> None:
+        tmp_path: Path, avatar: Path, variable_rate_avatar: Path, tracker: FaceTracker, kind: str) -> None:
     """The builtin engine's avatar analysis tracks the avatar (its own speech, as long as the video);
     its render pass and the second job take those faces from the cache, and the second job's
-    tracking time is a fraction of the first's."""
+    tracking time is a fraction of the first's -- a variable-rate avatar's too (it used to be tracked
+    by the analysis, again by the render pass and again in every later job)."""
     from heygem_daemon.engines.registry import EngineRegistry
+    from heygem_daemon.media.audio import decode_audio
+    from heygem_daemon.media.probe import probe
 
+    clip = avatar if kind == "constant-rate" else variable_rate_avatar
+    video = probe(clip, LimitSettings()).video
+    assert video is not None and video.variable_rate == (kind == "variable-rate")
+    seconds = video.frame_count / video.fps
     engine = EngineRegistry(EngineConfig(device="cpu")).get("builtin")
     cache = tmp_path / "faces"
     own = tmp_path / "own.wav"
-    _ffmpeg("-i", str(avatar), "-vn", "-ac", "1", "-ar", "16000", str(own))
-    from heygem_daemon.media.audio import decode_audio
-
+    _ffmpeg("-i", str(clip), "-vn", "-ac", "1", "-ar", "16000", "-t", f"{seconds}", str(own))
     features = engine.prepare(decode_audio(own, LimitSettings()))
-    first, first_events = _job(engine, tracker, avatar, cache, 2.0, features=features)
-    second, second_events = _job(engine, tracker, avatar, cache, 2.0, features=features)
+    first, first_events = _job(engine, tracker, clip, cache, seconds, features=features)
+    second, second_events = _job(engine, tracker, clip, cache, seconds, features=features)
     assert first_events.count("faces_tracked") == 1 and "faces_from_cache" in first_events
     assert "faces_tracked" not in second_events and "avatar_from_cache" in second_events
     assert second.timings_s.faces < first.timings_s.faces / 4
