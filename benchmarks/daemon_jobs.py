@@ -6,16 +6,18 @@
 Issue 23's device figures (one 720p wav2lip video at 250 frames/s or more, four
 together at 600 or more, on the 16-core H200 host) are figures of the daemon as
 users run it, so this starts ``heygem-daemon run`` as a subprocess, drops job
-folders into its inbox and reads the times of its own log events: a video from
-``video_started`` to ``video_done``, a job from ``job_started`` to
-``job_finished`` (the settle time before a job starts and the model loading at
-start-up are not counted).  Jobs, in this order, on one face cache:
+folders into its inbox and reads the times of its own log events: a video's
+``seconds`` in ``video_done`` (from when a worker took it to its encoded file), a job from
+``job_started`` to ``job_finished`` (the settle time before a job starts and
+the model loading at start-up are not counted).  Jobs, in this order, on one face cache:
 
 1. one video (a new avatar);
 2. ``--videos`` new avatars and one voice (cold cache: every avatar tracked);
 3. the same job again (warm cache: tracks from the cache);
 
-and, for scale, ``--videos`` bare ffmpeg transcodes (decode + libx264, the
+with, where ``nvidia-smi`` exists, how busy the GPU was during each job (the
+issue's complaint was a GPU idle almost all of a job's time); and, for scale,
+``--videos`` bare ffmpeg transcodes (decode + libx264, the
 output settings) side by side.  The avatars are ``--video`` (default
 ``talk_en_40s.mp4`` of the shared media, or ``.device/media/`` on the lent
 device) cut to ``--seconds``, centred in a ``--height`` frame, each one flipped
@@ -48,11 +50,14 @@ VARIANTS = ["null", "hflip", "crop=iw-16:ih-16,pad=iw+16:ih+16:8:8", "hflip,crop
 
 def main() -> int:
     args = _parse()
-    work = Path(tempfile.mkdtemp(prefix="daemon-jobs-"))
+    work = Path(tempfile.mkdtemp(prefix="daemon-jobs-", dir=args.workdir))
     try:
         return _run(args, work)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept: {work} (the daemon's log is daemon.log)")
 
 
 def _parse() -> argparse.Namespace:
@@ -65,6 +70,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--workers", default="auto")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--timeout", type=float, default=400.0, help="seconds a job may take")
+    parser.add_argument("--workdir", type=Path, help="keep the inputs, outputs and the daemon's log under here")
     return parser.parse_args()
 
 
@@ -157,9 +163,15 @@ def _job(inbox: Path, outbox: Path, work: Path, name: str, videos: list[Path], v
     for video in videos:
         shutil.copy(video, staging / video.name)
     (inbox / name).parent.mkdir(exist_ok=True)
+    gpu = _GpuSampler(work / f"gpu-{name}.csv")
     os.rename(staging, inbox / name)  # whole at once, as a finished copy lands
     report_path = outbox / name / "report.json"
-    _wait(lambda: report_path.exists() or daemon.poll() is not None, timeout, log_path)
+    try:
+        _wait(lambda: report_path.exists() or daemon.poll() is not None, timeout, log_path)
+    finally:
+        busy = gpu.stop()
+    if busy is not None:
+        print(f"{name}: GPU busy {busy:.0f} % of the job (nvidia-smi utilization.gpu, mean of 0.2 s samples)")
     report = json.loads(report_path.read_text(encoding="utf-8"))
     if report["status"] != "done":
         raise SystemExit(f"job {name} ended {report['status']}: {report.get('errors')} "
@@ -169,11 +181,30 @@ def _job(inbox: Path, outbox: Path, work: Path, name: str, videos: list[Path], v
     end = _at(next(e for e in events if e["event"] == "job_finished"))
     per_video = []
     for output in report["outputs"]:
-        started = [e for e in events if e["event"] == "video_started" and e.get("video") == output["video"]]
         done = [e for e in events if e["event"] == "video_done" and e.get("video") == output["video"]]
-        if started and done:
-            per_video.append(output["frames"] / max(1e-6, _at(done[-1]) - _at(started[-1])))
+        if done and done[-1].get("seconds"):  # the video's own time, its avatar analysis included
+            per_video.append(output["frames"] / float(done[-1]["seconds"]))
     return sum(o["frames"] for o in report["outputs"]), end - start, per_video
+
+
+class _GpuSampler:
+    """nvidia-smi's utilization.gpu every 0.2 s while a job runs (nothing without nvidia-smi)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._proc = None
+        if shutil.which("nvidia-smi"):
+            with open(path, "wb") as out:
+                self._proc = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                               "-lms", "200"], stdout=out, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> float | None:
+        if self._proc is None:
+            return None
+        self._proc.terminate()
+        self._proc.wait(10)
+        values = [float(v) for v in self.path.read_text().split() if v.replace(".", "", 1).isdigit()]
+        return sum(values) / len(values) if values else None
 
 
 def _bare(videos: list[Path], voice: Path, work: Path, seconds: float) -> float:

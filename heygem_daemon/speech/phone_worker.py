@@ -129,15 +129,15 @@ def _serve(conn: Connection) -> None:
             phones = recognize_phones(samples, 16_000, decoder=decoder)
         except PhoneRecognitionFailed as exc:  # sent back: the caller falls back to loudness
             conn.send(("error", str(exc)))
+            decoder = _open()  # one that failed mid-utterance is not trusted to reset
         else:
             conn.send(("ok", [(p.name, p.start_s, p.end_s) for p in phones]))
-        decoder = _reset(decoder)
+            decoder = _reset(decoder)
 
 
 def _reset(decoder: Any) -> Any:
-    """``decoder`` ready for the next audio (a new one if it cannot be reset)."""
-    if isinstance(decoder, PhoneRecognitionFailed):
-        return _open()
+    """``decoder``, which has just recognised an audio, ready for the next (a new one if it cannot
+    be reset)."""
     try:
         reset_decoder(decoder)
     except PhoneRecognitionFailed:
