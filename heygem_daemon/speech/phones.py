@@ -30,6 +30,8 @@ WINDOW_S = 30.0
 _LANGUAGE_WEIGHT = 2.0
 _BEAM = 1e-20
 SOURCE = "phones:pocketsphinx"
+#: what the phones of an audio depend on besides its samples (the phone cache's model identity)
+IDENTITY = f"pocketsphinx-allphone-lw{_LANGUAGE_WEIGHT:g}-beam{_BEAM:g}-window{WINDOW_S:g}"
 
 
 class PhoneRecognitionFailed(Exception):

@@ -187,3 +187,36 @@ def test_rendering_in_place_draws_the_same_pixels_into_the_frames_given(engine, 
     drawn = engine.render(given, faces, _constant(0.8), index, 30.0, in_place=True)
     assert drawn is given
     assert np.array_equal(drawn, copied)
+
+
+def test_the_same_voice_in_a_later_job_is_not_recognised_again(tmp_path):
+    """With a cache folder (the daemon's), a voice's phones are kept by its content: a later engine
+    (a retry, another batch of avatars, a restarted daemon) gets the same mouth curve without the
+    recogniser; other audio, or the same file cut to another length, is recognised."""
+    from heygem_daemon.media.audio import decode_audio
+    from heygem_daemon.settings import LimitSettings
+
+    voice = decode_audio(sample_media("audio_1.wav"), LimitSettings())
+    other = decode_audio(sample_media("audio_2.wav"), LimitSettings())
+    calls: list[int] = []
+
+    def counted(made: BuiltinEngine) -> BuiltinEngine:
+        recognise = made.phones.recognise
+        made.phones.recognise = lambda samples, rate: calls.append(len(samples)) or recognise(samples, rate)
+        return made
+
+    first_engine = counted(BuiltinEngine(EngineConfig(device="cpu", cache_dir=tmp_path)))
+    later_engine = counted(BuiltinEngine(EngineConfig(device="cpu", cache_dir=tmp_path)))
+    try:
+        first = first_engine.prepare(voice)
+        later = later_engine.prepare(voice)
+        assert len(calls) == 1 and first.source == later.source == "phones:pocketsphinx"
+        assert (first.details["phones_cached"], later.details["phones_cached"]) == (False, True)
+        assert np.array_equal(first.data.open, later.data.open) and np.array_equal(first.data.width, later.data.width)
+        later_engine.prepare(other)
+        cut = AudioClip(voice.samples[: len(voice.samples) // 2], voice.sample_rate, digest=voice.digest)
+        later_engine.prepare(cut)
+        assert calls == [len(voice.samples), len(other.samples), len(cut.samples)]
+    finally:
+        first_engine.phones.close()
+        later_engine.phones.close()
