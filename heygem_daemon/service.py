@@ -54,13 +54,15 @@ FORCED_STOP_S = 12.0
 END_JOIN_S = 5.0
 
 
-def engine_config(settings: Settings) -> EngineConfig:
-    """What every engine is made with: the daemon's device, model paths and cache."""
+def engine_config(settings: Settings, videos_in_flight: int = 1) -> EngineConfig:
+    """What every engine is made with: the daemon's device, model paths and cache, and how many
+    videos it renders at once (``runtime.RuntimePlan.workers``)."""
     return EngineConfig(
         device=settings.device,
         models={"wav2lip": settings.models.wav2lip, "phonemes": settings.models.phonemes,
                 "musetalk": settings.models.musetalk},
         cache_dir=settings.cache_path,
+        videos_in_flight=videos_in_flight,
     )
 
 
@@ -145,9 +147,9 @@ class Daemon:
         #: one wake-up for every team's watcher: the loop sleeps on it
         self.wake = threading.Event()
         engines = {**settings.engines, **(extra_engines or {})}
-        self.engines = EngineRegistry(engine_config(settings), engines)
         #: videos in flight and threads per video, decided once ("auto" included); applied in start()
         self.runtime = decide_runtime(settings)
+        self.engines = EngineRegistry(engine_config(settings, self.runtime.workers), engines)
         #: where every team's videos render (its trackers and face cache are shared by all teams)
         self.executor = create_executor(settings, engines, workers=self.runtime.workers,
                                         tracker_processes=self.runtime.tracker_processes)

@@ -57,6 +57,9 @@ class EngineConfig:
     models: dict[str, Path | None] = field(default_factory=dict)
     cache_dir: Path | None = None
     batch_size: int = 32
+    #: videos the daemon renders at once (runtime.RuntimePlan.workers): an engine with helper
+    #: processes per audio or video sizes them by it
+    videos_in_flight: int = 1
 
 
 @runtime_checkable

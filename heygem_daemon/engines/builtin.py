@@ -32,7 +32,7 @@ from ..speech import MouthCurve, mouth_curve
 from ..speech.acoustic import shipped_model
 from ..speech.avatar import AvatarProfile
 from ..speech.ctc import PhoneSegment
-from ..speech.phone_worker import PhoneWorker
+from ..speech.phone_worker import PhoneWorkers
 from ..speech.phoneme_cache import PhonemeCache, recognize_cached
 from ..speech.align import Phone
 from ..speech.phones import IDENTITY as PHONES_IDENTITY
@@ -89,9 +89,10 @@ class BuiltinEngine:
         self._phoneme_cache = PhonemeCache(config.cache_dir) if config.cache_dir else None
         #: the acoustic mouth regressor shipped in the package (None: phones alone)
         self.acoustic = shipped_model()
-        #: the phone recogniser runs in a process of its own: in this one it held the GIL, and with
-        #: it every other thread of the daemon, for a third of a second per 8 s of speech
-        self.phones = PhoneWorker()
+        #: the phone recogniser runs in processes of its own: in this one it held the GIL, and with
+        #: it every other thread of the daemon, for a third of a second per 8 s of speech; one per
+        #: video in flight at most (each new avatar's own sound, and the job's voice)
+        self.phones = PhoneWorkers(config.videos_in_flight)
         #: extra keyword arguments for :func:`mouth_curve` (benchmarks compare speech sources with it)
         self.speech_options: dict[str, object] = {}
         #: paste the avatar's own filmed mouths when it has a library (benchmarks switch it off to compare)

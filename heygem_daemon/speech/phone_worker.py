@@ -108,6 +108,67 @@ class PhoneWorker:
         stop_worker(proc, conn)
 
 
+class PhoneWorkers:
+    """Up to ``size`` PhoneWorkers for the videos in flight: a call takes an idle one, and starts
+    another (up to ``size``) only when every started one is busy.
+
+    One worker recognised every audio of the daemon in turn: with four new avatars in flight, each
+    one's own sound (up to 30 s, about a second of decoding) queued behind the others' and the
+    job's voice, while their tracking had long finished.  Extra workers start on demand, so a
+    daemon that renders one video at a time runs one (~50 MB)."""
+
+    def __init__(self, size: int = 1) -> None:
+        self.size = max(1, size)
+        self._ready = threading.Condition()
+        self._idle: list[PhoneWorker] = []
+        self._started: list[PhoneWorker] = []
+
+    @property
+    def pids(self) -> list[int]:
+        """The running workers' process ids."""
+        return [pid for pid in (w.pid for w in self._started) if pid is not None]
+
+    def start(self) -> None:
+        """Start the first worker now (the daemon does before it reports ready)."""
+        worker = self._take()
+        try:
+            worker.start()
+        finally:
+            self._give(worker)
+
+    def recognise(self, samples: np.ndarray, rate: int) -> list[Phone]:
+        """As ``PhoneWorker.recognise``, on an idle worker (waiting for one when ``size`` are busy)."""
+        worker = self._take()
+        try:
+            return worker.recognise(samples, rate)
+        finally:
+            self._give(worker)
+
+    def close(self) -> None:
+        """Stop every worker."""
+        with self._ready:
+            workers, self._idle, self._started = self._started, [], []
+        for worker in workers:
+            worker.close()
+
+    def _take(self) -> PhoneWorker:
+        with self._ready:
+            while True:
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._started) < self.size:
+                    worker = PhoneWorker()
+                    self._started.append(worker)
+                    return worker
+                self._ready.wait()
+
+    def _give(self, worker: PhoneWorker) -> None:
+        with self._ready:
+            if worker in self._started:  # not closed meanwhile
+                self._idle.append(worker)
+                self._ready.notify()
+
+
 def _serve(conn: Connection) -> None:
     """The worker's life: recognise each audio it is sent until the sentinel or the pipe's end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)

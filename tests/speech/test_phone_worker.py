@@ -13,7 +13,7 @@ import pytest
 
 from heygem_daemon.media.audio import decode_audio
 from heygem_daemon.settings import LimitSettings
-from heygem_daemon.speech.phone_worker import PhoneWorker
+from heygem_daemon.speech.phone_worker import PhoneWorker, PhoneWorkers
 from heygem_daemon.speech.phones import PhoneRecognitionFailed, recognize_phones
 from tests.support.media import sample_media
 
@@ -91,3 +91,53 @@ def test_close_leaves_no_process_behind(speech):
     worker.close()
     assert worker.pid is None
     assert child.pid not in [p.pid for p in psutil.Process().children()]
+
+
+def _side_by_side(pool: PhoneWorkers, clips: list) -> list:
+    """Each clip recognised on its own thread, all at once (videos in flight)."""
+    results: list = [None] * len(clips)
+    barrier = threading.Barrier(len(clips))
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = pool.recognise(clips[i], 16_000)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clips))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return results
+
+
+def test_videos_in_flight_get_workers_of_their_own(speech):
+    """A pool of two recognises two audios that arrive together in two processes, each with the
+    phones it gets in-process; a pool of one takes them in turn in one process."""
+    clips = [speech, speech[: len(speech) // 2]]
+    expected = [recognize_phones(clip, 16_000) for clip in clips]
+    for size, processes in ((2, 2), (1, 1)):
+        pool = PhoneWorkers(size)
+        try:
+            assert _side_by_side(pool, clips) == expected
+            assert len(pool.pids) == processes
+        finally:
+            pool.close()
+
+
+def test_one_video_at_a_time_starts_one_worker(speech):
+    """Extra workers start only when every started one is busy: audios one after another use one
+    process however large the pool may grow; close ends them all."""
+    pool = PhoneWorkers(4)
+    try:
+        pool.start()
+        first = pool.pids
+        for clip in (speech[:16_000], speech[:32_000], speech[:16_000]):
+            pool.recognise(clip, 16_000)
+        assert pool.pids == first and len(first) == 1
+        _side_by_side(pool, [speech[:16_000]] * 3)
+        children = [psutil.Process(pid) for pid in pool.pids]
+        assert len(children) == 3
+    finally:
+        pool.close()
+    psutil.wait_procs(children, timeout=10)
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
