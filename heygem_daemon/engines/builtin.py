@@ -31,10 +31,10 @@ from ..logging import get_logger
 from ..speech import MouthCurve, mouth_curve
 from ..speech.acoustic import shipped_model
 from ..speech.avatar import AvatarProfile
+from ..speech.align import Phone
 from ..speech.ctc import PhoneSegment
 from ..speech.phone_worker import PhoneWorkers
-from ..speech.phoneme_cache import PhonemeCache, recognize_cached
-from ..speech.align import Phone
+from ..speech.phoneme_cache import PhonemeCache, cached_segments, recognize_cached
 from ..speech.phones import IDENTITY as PHONES_IDENTITY
 from ..speech.phones import PhoneRecognitionFailed
 from .base import AudioClip, AudioFeatures, EngineConfig, Face
@@ -125,20 +125,13 @@ class BuiltinEngine:
         """The phone recogniser (its worker process) bound to this audio's cache entry: the same voice
         in a later job (a retry, another batch of avatars) is not recognised again.  On two cores
         that was a third of a second per 8 s of speech before a known avatar's first frame."""
-        cache = self._phoneme_cache
-
         def recognise(samples: np.ndarray, rate: int) -> list[Phone]:
             # keyed by the samples' count too: the same file cut by another duration limit is other audio
             model = f"{PHONES_IDENTITY}-{rate}hz-{len(samples)}"
-            cached = cache.get(audio.digest, model) if cache is not None else None
-            if cached is not None:
-                stats.update(phones_cached=True)
-                return [Phone(s.name, s.start_s, s.end_s) for s in cached]
-            phones = self.phones.recognise(samples, rate)
-            if cache is not None:
-                cache.put(audio.digest, model, [PhoneSegment(p.name, p.start_s, p.end_s) for p in phones])
-            stats.update(phones_cached=False)
-            return phones
+            segments, cached = cached_segments(self._phoneme_cache, audio.digest, model, lambda: [
+                PhoneSegment(p.name, p.start_s, p.end_s) for p in self.phones.recognise(samples, rate)])
+            stats.update(phones_cached=cached)
+            return [Phone(s.name, s.start_s, s.end_s) for s in segments]
 
         return recognise
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Callable
 
 from ..fsutil import atomic_file
 from ..logging import get_logger
@@ -72,11 +73,19 @@ def recognize_cached(
 
     Returns the segments and whether they came from the cache.
     """
+    return cached_segments(cache, digest, recognizer.identity, lambda: recognizer.recognize(samples))
+
+
+def cached_segments(
+    cache: PhonemeCache | None, digest: str, model_id: str, recognise: Callable[[], list[PhoneSegment]]
+) -> tuple[list[PhoneSegment], bool]:
+    """The cached segments of (``digest``, ``model_id``), else ``recognise()``'s, stored for next time;
+    and whether they came from the cache."""
     if cache is not None:
-        cached = cache.get(digest, recognizer.identity)
+        cached = cache.get(digest, model_id)
         if cached is not None:
             return cached, True
-    segments = recognizer.recognize(samples)
+    segments = recognise()
     if cache is not None:
-        cache.put(digest, recognizer.identity, segments)
+        cache.put(digest, model_id, segments)
     return segments, False
