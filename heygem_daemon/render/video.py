@@ -10,12 +10,11 @@ here fails this output alone; the runner records it and the siblings go on.
 from __future__ import annotations
 
 import time
-from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..engines.base import AudioFeatures, AvatarFrames, Engine, InPlaceEngine, PerAvatarEngine
+from ..engines.base import AudioFeatures, AvatarFrames, Engine
 from ..errors import NoFaceError
 from ..logging import get_logger
 from ..media.frame_spool import FrameSpool
@@ -152,27 +151,21 @@ def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, voice: Features
             outs, srcs, frames = source.next_batch(per_batch)
             return None if len(outs) == 0 else Batch(outs, srcs, frames, source.decoded_frames is not None)
 
-        resolved: list[AudioFeatures] = []
-
         def render(batch: Batch) -> NDArray[np.uint8]:
-            if not resolved:  # decoding and tracking went ahead while the job analysed the voice
-                resolved.append(resolve_features(voice, tools.check_stop))
-            features = resolved[0]
+            # decoding and tracking went ahead while the job analysed the voice (waits at most once)
+            features = resolve_features(voice, tools.check_stop)
             frames, found = batch.frames, batch.faces
             counts[0] += len(frames)
             counts[1] += sum(f is not None for f in found)
             moment.see(batch.outs, [f is not None for f in found])
             if any(f is not None for f in found):
+                # what the engine says it takes (engines/base.py PerAvatarEngine, InPlaceEngine)
+                options: dict[str, object] = {}
                 if per_avatar:
-                    avatar = AvatarFrames(avatar_key, batch.srcs, info.frame_count)
-                    drawn_in = {"in_place": True} if in_place else {}
-                    frames = cast(PerAvatarEngine, engine).render(frames, found, features, batch.outs, info.fps,
-                                                                  avatar=avatar, **drawn_in)
-                elif in_place:  # nothing reads a batch's frames after this stage but the encoder
-                    frames = cast(InPlaceEngine, engine).render(frames, found, features, batch.outs, info.fps,
-                                                                in_place=True)
-                else:
-                    frames = engine.render(frames, found, features, batch.outs, info.fps)
+                    options["avatar"] = AvatarFrames(avatar_key, batch.srcs, info.frame_count)
+                if in_place:  # nothing reads a batch's frames after this stage but the encoder
+                    options["in_place"] = True
+                frames = engine.render(frames, found, features, batch.outs, info.fps, **options)
             tools.progress(min(1.0, counts[0] / max(plan.n_out, 1)))
             return frames
 
