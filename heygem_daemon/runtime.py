@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from .logging import get_logger
 from .settings import Settings
@@ -26,9 +27,14 @@ log = get_logger()
 #: cores one video in flight keeps busy: the decoder, the face tracking, the hand-off to
 #: the engine and libx264 (four bare 720p transcodes side by side on 16 cores: 851 frames/s)
 CORES_PER_VIDEO = 4
-#: host memory one more video in flight needs: its frames in flight (~0.25 GB), its
-#: tracker and its face track; a whole one-video daemon peaks at 0.65-1.0 GB (docs/throughput.md)
+#: host memory one more video in flight needs with the engines on the CPU: its frames in flight
+#: (24 MB batches: 0.38 GB at 720p, 0.47 at 1080p, benchmarks/host_memory.py), the frames a new
+#: avatar's analysis keeps (at most 512 MiB) and its face track
 HOST_BYTES_PER_VIDEO = 1 << 30
+#: the same with the engines on a GPU: its render batches are up to 512 MB (render/video.py
+#: GPU_BATCH_BYTES) and, where the encoder is the slowest stage (a GPU host), every queue before it
+#: fills: up to nine batches in flight, 2.3 GB at 720p and 4.7 GB at 1080p (benchmarks/host_memory.py)
+HOST_BYTES_PER_VIDEO_ON_GPU = 5 << 30
 #: GPU memory one more video in flight needs with the wav2lip engine at 1080p: a batch of
 #: 128 frames and its pasted copy (1.6 GB), the face windows in float32 (~1.2 GB) and the
 #: network's activations; an estimate until gpu_check.py's "peak GPU memory" line is measured
@@ -44,10 +50,12 @@ class Machine:
     """What the decision is made from."""
 
     cores: int
-    #: host memory available now (MemAvailable)
+    #: host memory available now: MemAvailable, or less where this process's cgroup limit leaves less
     memory_bytes: int
     #: free memory of the GPU the engines run on; None: they run on the CPU
     gpu_free_bytes: int | None = None
+    #: whether a cgroup limit (systemd's MemoryMax=, a container's) set ``memory_bytes``
+    memory_limited: bool = False
 
     @property
     def on_gpu(self) -> bool:
@@ -56,7 +64,8 @@ class Machine:
     @classmethod
     def here(cls, device: str) -> "Machine":
         """This host: the cores this process may use, available memory and the engines' GPU."""
-        return cls(cores=len(os.sched_getaffinity(0)), memory_bytes=_available_memory(),
+        memory, limited = available_memory()
+        return cls(cores=len(os.sched_getaffinity(0)), memory_bytes=memory, memory_limited=limited,
                    gpu_free_bytes=_gpu_free_bytes(device))
 
 
@@ -115,10 +124,12 @@ def decide_runtime(settings: Settings, machine: Machine | None = None) -> Runtim
 
 def auto_workers(machine: Machine) -> tuple[int, str]:
     """``workers = "auto"``: the fewest of what the cores, the host memory and the GPU memory carry."""
+    per_video = HOST_BYTES_PER_VIDEO_ON_GPU if machine.on_gpu else HOST_BYTES_PER_VIDEO
+    where = " under this process's cgroup memory limit" if machine.memory_limited else ""
     limits = {
         f"{machine.cores} cores // {CORES_PER_VIDEO} per video": machine.cores // CORES_PER_VIDEO,
-        f"{machine.memory_bytes / 2**30:.1f} GiB available // {HOST_BYTES_PER_VIDEO / 2**30:g} GiB per video":
-            machine.memory_bytes // HOST_BYTES_PER_VIDEO,
+        f"{machine.memory_bytes / 2**30:.1f} GiB available{where} // {per_video / 2**30:g} GiB per video"
+        + (" (GPU-sized batches)" if machine.on_gpu else ""): machine.memory_bytes // per_video,
     }
     if machine.gpu_free_bytes is not None:
         free = machine.gpu_free_bytes
@@ -181,16 +192,96 @@ def _quiet_progress_bars() -> None:
     hf_logging.disable_progress_bar()
 
 
-def _available_memory() -> int:
-    """MemAvailable from /proc/meminfo (free pages alone would count the page cache as used)."""
+def available_memory(proc: Path = Path("/proc"), cgroups: Path = Path("/sys/fs/cgroup")) -> tuple[int, bool]:
+    """Host memory this process may still take, and whether a cgroup limit is what bounds it.
+
+    MemAvailable does not know a service's ``MemoryMax=`` or a container's memory limit;
+    planning by it alone, videos in flight could pass the limit and get the daemon
+    OOM-killed mid-job.  So the least of the two counts (hand-written: psutil and the
+    standard library read neither cgroup version's limits)."""
+    host = _meminfo_available(proc / "meminfo")
+    left = cgroup_memory_left(proc / "self" / "cgroup", cgroups)
+    if left is not None and left < host:
+        return left, True
+    return host, False
+
+
+def _meminfo_available(meminfo: Path) -> int:
+    """MemAvailable (free pages alone would count the page cache as used)."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+        for line in meminfo.read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
         pass
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+#: a cgroup v1 limit this large means none (the kernel writes "unlimited" as 2**63 rounded to a page)
+_NO_LIMIT = 1 << 60
+#: each version's files: the limit, the usage, and the page cache it can reclaim (in memory.stat)
+_V1 = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+_V2 = ("memory.max", "memory.current", "inactive_file")
+
+
+def cgroup_memory_left(self_cgroup: Path, cgroups: Path) -> int | None:
+    """The least that this process's memory cgroup and its ancestors leave below their limits
+    (their reclaimable page cache counts as free, as in MemAvailable); None: no limit, or none
+    readable.  cgroup v1's memory controller where it is mounted, else the v2 hierarchy."""
+    try:
+        entries = [line.split(":", 2) for line in self_cgroup.read_text(encoding="ascii").splitlines()]
+    except OSError:
+        return None
+    v1 = [e[2] for e in entries if len(e) == 3 and "memory" in e[1].split(",")]
+    v2 = [e[2] for e in entries if len(e) == 3 and e[0] == "0" and e[1] == ""]
+    if v1 and (cgroups / "memory").is_dir():
+        mount, path, files = cgroups / "memory", v1[0], _V1
+    elif v2:
+        mount, path, files = cgroups, v2[0], _V2
+    else:
+        return None
+    least: int | None = None
+    group = _group_dir(mount, path)
+    while True:
+        limit = _read_bytes(group / files[0])
+        if limit is not None and limit < _NO_LIMIT:
+            used = _read_bytes(group / files[1]) or 0
+            left = max(0, limit - used + _stat_bytes(group / "memory.stat", files[2]))
+            least = left if least is None else min(least, left)
+        if group == mount:
+            return least
+        group = group.parent
+
+
+def _group_dir(mount: Path, path: str) -> Path:
+    """The folder of cgroup ``path`` under ``mount``.  A container (or a cgroup namespace)
+    mounts its own subtree there, named from the real root in /proc/self/cgroup: the path's
+    tail that exists under the mount is this process's group, and the mount itself at worst."""
+    parts = [p for p in path.split("/") if p and p != ".."]
+    for start in range(len(parts)):
+        candidate = mount.joinpath(*parts[start:])
+        if candidate.is_dir():
+            return candidate
+    return mount
+
+
+def _read_bytes(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # "max": no limit
+
+
+def _stat_bytes(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text(encoding="ascii").splitlines():
+            name, _, value = line.partition(" ")
+            if name == key and value.strip().isdigit():
+                return int(value)
+    except OSError:
+        pass
+    return 0
 
 
 def _gpu_free_bytes(device: str) -> int | None:

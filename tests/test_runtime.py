@@ -107,7 +107,8 @@ def test_auto_workers_on_the_h200_server_is_four_videos_of_four_cores():
     (Machine(cores=64, memory_bytes=120 * GiB, gpu_free_bytes=2 * GiB), 1),   # never below one
 ])
 def test_auto_workers_is_the_least_the_machine_carries(machine: Machine, expected: int):
-    """Cores // 4, available memory // 1 GiB and (free GPU memory - 8 GiB) // 4 GiB, at least 1, at most 16."""
+    """Cores // 4, available memory // 1 GiB (5 GiB with the engines on a GPU) and (free GPU memory - 8 GiB)
+    // 4 GiB, at least 1, at most 16."""
     assert expected == decide_runtime(Settings(workers="auto"), machine).workers
 
 
@@ -173,3 +174,154 @@ def test_an_executor_made_without_a_count_decides_auto_itself(tmp_path):
     settings = Settings(inbox=tmp_path / "in", outbox=tmp_path / "out", workers="auto")
     executor = create_executor(settings, {})
     assert decide_runtime(settings).workers == executor.workers  # type: ignore[attr-defined]
+
+
+# -- host memory: what a video in flight holds, and limits the kernel enforces ---------------------------------
+def test_a_video_on_a_gpu_is_given_the_host_memory_of_its_batches():
+    """With the engines on a GPU a render batch is up to 512 MB and, with the encoder the slowest stage, up
+    to nine of them are in flight (benchmarks/host_memory.py: 4.7 GB at 1080p): "auto" counts 5 GiB a video
+    there, 1 GiB on the CPU, so a 16-core GPU host with 12 GiB free runs two videos, not four."""
+    from heygem_daemon.render.video import BATCH_BYTES, GPU_BATCH_BYTES
+    from heygem_daemon.runtime import HOST_BYTES_PER_VIDEO, HOST_BYTES_PER_VIDEO_ON_GPU
+
+    assert HOST_BYTES_PER_VIDEO_ON_GPU >= 9 * GPU_BATCH_BYTES and HOST_BYTES_PER_VIDEO >= 9 * BATCH_BYTES
+    gpu_host = Machine(cores=16, memory_bytes=12 * GiB, gpu_free_bytes=139 * GiB)
+    plan = decide_runtime(Settings(workers="auto", default_engine="wav2lip"), gpu_host)
+    assert 2 == plan.workers
+    assert "12.0 GiB available // 5 GiB per video (GPU-sized batches) = 2" in plan.workers_rule
+    assert 4 == decide_runtime(Settings(workers="auto"), Machine(cores=16, memory_bytes=12 * GiB)).workers
+
+
+def _cgroup_tree(tmp_path, self_cgroup: str, groups: dict[str, dict[str, str]], available_gib: int = 20):
+    """A /proc and a /sys/fs/cgroup of real files: MemAvailable, this process's cgroup line(s), and
+    each group's memory files."""
+    proc, cgroups = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "self").mkdir(parents=True)
+    (proc / "meminfo").write_text(f"MemTotal: 33554432 kB\nMemAvailable: {available_gib * 1024 * 1024} kB\n")
+    (proc / "self" / "cgroup").write_text(self_cgroup)
+    cgroups.mkdir()
+    for name, files in groups.items():
+        folder = cgroups / name if name else cgroups
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, text in files.items():
+            (folder / file).write_text(text)
+    return proc, cgroups
+
+
+def test_a_services_memory_max_bounds_the_memory_auto_plans_with(tmp_path):
+    """cgroup v2 (systemd's MemoryMax=3G on the service): 3 GiB - 1 GiB used + 0.5 GiB of reclaimable page
+    cache = 2.5 GiB, not the host's 20; the rule says so, and two videos fit where 20 would have been planned."""
+    from heygem_daemon.runtime import available_memory
+
+    service = "system.slice/heygem-daemon.service"
+    proc, cgroups = _cgroup_tree(tmp_path, "0::/system.slice/heygem-daemon.service\n", {
+        "": {"cgroup.controllers": "cpu memory pids\n"},
+        "system.slice": {"memory.max": "max\n", "memory.current": "9000000000\n"},
+        service: {"memory.max": f"{3 * GiB}\n", "memory.current": f"{GiB}\n",
+                  "memory.stat": f"anon 500000000\ninactive_file {GiB // 2}\nactive_file 1000\n"},
+    })
+    assert (GiB * 5 // 2, True) == available_memory(proc, cgroups)
+    machine = Machine(cores=64, memory_bytes=GiB * 5 // 2, memory_limited=True)
+    plan = decide_runtime(Settings(workers="auto"), machine)
+    assert 2 == plan.workers
+    assert "2.5 GiB available under this process's cgroup memory limit // 1 GiB per video = 2" in plan.workers_rule
+
+
+def test_a_tighter_parent_slice_bounds_it_too(tmp_path):
+    """The least of the group and its ancestors counts: a 2 GiB slice above an unlimited service."""
+    from heygem_daemon.runtime import available_memory
+
+    proc, cgroups = _cgroup_tree(tmp_path, "0::/jobs.slice/heygem-daemon.service\n", {
+        "jobs.slice": {"memory.max": f"{2 * GiB}\n", "memory.current": f"{GiB // 4}\n"},
+        "jobs.slice/heygem-daemon.service": {"memory.max": "max\n", "memory.current": f"{GiB // 4}\n"},
+    })
+    assert (GiB * 7 // 4, True) == available_memory(proc, cgroups)
+
+
+def test_a_cgroup_v1_container_limit_is_read_where_the_container_mounts_its_own_group(tmp_path):
+    """cgroup v1 (Docker, this build box): /proc/self/cgroup names the group from the host's root
+    (/docker/ID) while the container sees its own group at the mount; "unlimited" is 2**63 rounded
+    down to a page; usage counts the page cache, so inactive file pages come back."""
+    from heygem_daemon.runtime import available_memory
+
+    lines = "12:memory:/docker/0123abcd\n11:cpu,cpuacct:/docker/0123abcd\n1:name=systemd:/docker/0123abcd\n0::/\n"
+    proc, cgroups = _cgroup_tree(tmp_path, lines, {"memory": {
+        "memory.limit_in_bytes": f"{4 * GiB}\n", "memory.usage_in_bytes": f"{3 * GiB}\n",
+        "memory.stat": f"cache 100\ninactive_file 7\ntotal_inactive_file {GiB}\n"}})
+    assert (2 * GiB, True) == available_memory(proc, cgroups)
+    (cgroups / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    assert (20 * GiB, False) == available_memory(proc, cgroups)
+
+
+@pytest.mark.parametrize("self_cgroup", ["0::/\n", "garbage without colons\n", None])
+def test_without_a_readable_limit_the_hosts_memory_counts(tmp_path, self_cgroup):
+    """No limit ("max"), a line that is not a cgroup entry, or no /proc/self/cgroup at all: MemAvailable."""
+    from heygem_daemon.runtime import available_memory
+
+    proc, cgroups = _cgroup_tree(tmp_path, self_cgroup or "", {"": {"memory.max": "max\n"}})
+    if self_cgroup is None:
+        (proc / "self" / "cgroup").unlink()
+    assert (20 * GiB, False) == available_memory(proc, cgroups)
+
+
+def test_a_limit_above_what_the_host_has_left_changes_nothing(tmp_path):
+    """A 64 GiB MemoryMax on a host with 20 GiB available: the host's figure, not marked as limited."""
+    from heygem_daemon.runtime import available_memory
+
+    proc, cgroups = _cgroup_tree(tmp_path, "0::/svc\n", {"svc": {"memory.max": f"{64 * GiB}\n",
+                                                                  "memory.current": f"{GiB}\n"}})
+    assert (20 * GiB, False) == available_memory(proc, cgroups)
+
+
+def test_doctor_in_a_memory_limited_cgroup_plans_under_the_limit(tmp_path):
+    """The real kernel's cgroup: `doctor --workers auto` started in a memory cgroup limited to 3 GiB reports
+    at most 3 GiB available, under the limit, whatever the host has free.  Needs a writable cgroup
+    hierarchy (root; v1's memory controller or v2's root): the tests above cover the files without it."""
+    import os
+    import subprocess
+    import sys
+
+    group = _new_memory_cgroup(f"heygem-test-{os.getpid()}", 3 * GiB)
+    if group is None:
+        pytest.skip("no writable memory cgroup here (needs root and a cgroup v1 memory or v2 root hierarchy)")
+    try:
+        (tmp_path / "in").mkdir()
+        (tmp_path / "out").mkdir()
+        script = (f'echo $$ > {group / "cgroup.procs"} && exec {sys.executable} -m heygem_daemon.cli doctor '
+                  f'--workers auto --device cpu --inbox {tmp_path / "in"} --outbox {tmp_path / "out"}')
+        result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        runtime = next(line for line in result.stdout.splitlines() if "runtime:" in line)
+        figure = float(runtime.split(" GiB available under this process's cgroup memory limit")[0].rsplit(" ", 1)[1])
+        assert 2.0 < figure <= 3.0, runtime
+    finally:
+        group.rmdir()
+
+
+def _new_memory_cgroup(name: str, limit: int):
+    from pathlib import Path
+
+    root = Path("/sys/fs/cgroup")
+    if (root / "memory").is_dir():  # v1
+        group, limit_file = root / "memory" / name, "memory.limit_in_bytes"
+    elif "memory" in _read(root / "cgroup.subtree_control"):  # v2, a child of the root
+        group, limit_file = root / name, "memory.max"
+    else:
+        return None
+    try:
+        group.mkdir()
+    except OSError:
+        return None
+    try:
+        (group / limit_file).write_text(str(limit))
+    except OSError:
+        group.rmdir()
+        return None
+    return group
+
+
+def _read(path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
