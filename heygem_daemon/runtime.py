@@ -14,11 +14,13 @@ gets are decided here too, once, from the machine (``Machine.here``), and
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .cgroups import cgroup_cpu_quota, cgroup_memory_left
 from .logging import get_logger
 from .settings import Settings
 
@@ -56,6 +58,8 @@ class Machine:
     gpu_free_bytes: int | None = None
     #: whether a cgroup limit (systemd's MemoryMax=, a container's) set ``memory_bytes``
     memory_limited: bool = False
+    #: whether a cgroup CPU quota (systemd's CPUQuota=, docker's --cpus) set ``cores``
+    cores_limited: bool = False
 
     @property
     def on_gpu(self) -> bool:
@@ -64,8 +68,9 @@ class Machine:
     @classmethod
     def here(cls, device: str) -> "Machine":
         """This host: the cores this process may use, available memory and the engines' GPU."""
+        cores, quota = usable_cores()
         memory, limited = available_memory()
-        return cls(cores=len(os.sched_getaffinity(0)), memory_bytes=memory, memory_limited=limited,
+        return cls(cores=cores, memory_bytes=memory, memory_limited=limited, cores_limited=quota,
                    gpu_free_bytes=_gpu_free_bytes(device))
 
 
@@ -127,7 +132,8 @@ def auto_workers(machine: Machine) -> tuple[int, str]:
     per_video = HOST_BYTES_PER_VIDEO_ON_GPU if machine.on_gpu else HOST_BYTES_PER_VIDEO
     where = " under this process's cgroup memory limit" if machine.memory_limited else ""
     limits = {
-        f"{machine.cores} cores // {CORES_PER_VIDEO} per video": machine.cores // CORES_PER_VIDEO,
+        f"{machine.cores} cores{' (the cgroup CPU quota)' if machine.cores_limited else ''} // {CORES_PER_VIDEO} "
+        "per video": machine.cores // CORES_PER_VIDEO,
         f"{machine.memory_bytes / 2**30:.1f} GiB available{where} // {per_video / 2**30:g} GiB per video"
         + (" (GPU-sized batches)" if machine.on_gpu else ""): machine.memory_bytes // per_video,
     }
@@ -154,7 +160,7 @@ def torch_threads(settings: Settings, cores: int | None = None, *, workers: int 
     """
     if settings.default_engine == "builtin" and not on_gpu:
         return 1
-    available = cores if cores is not None else len(os.sched_getaffinity(0))
+    available = cores if cores is not None else usable_cores()[0]
     if workers is None:
         workers = settings.workers if isinstance(settings.workers, int) else 1
     return max(1, available // workers)
@@ -189,7 +195,7 @@ def _quiet_progress_bars() -> None:
     """tqdm bars on stderr (transformers loading a model) would end up as garbage lines in journald."""
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # transformers has no annotations here
 
 
 def available_memory(proc: Path = Path("/proc"), cgroups: Path = Path("/sys/fs/cgroup")) -> tuple[int, bool]:
@@ -197,13 +203,26 @@ def available_memory(proc: Path = Path("/proc"), cgroups: Path = Path("/sys/fs/c
 
     MemAvailable does not know a service's ``MemoryMax=`` or a container's memory limit;
     planning by it alone, videos in flight could pass the limit and get the daemon
-    OOM-killed mid-job.  So the least of the two counts (hand-written: psutil and the
-    standard library read neither cgroup version's limits)."""
+    OOM-killed mid-job.  So the least of the two counts."""
     host = _meminfo_available(proc / "meminfo")
     left = cgroup_memory_left(proc / "self" / "cgroup", cgroups)
     if left is not None and left < host:
         return left, True
     return host, False
+
+
+def usable_cores(proc: Path = Path("/proc"), cgroups: Path = Path("/sys/fs/cgroup")) -> tuple[int, bool]:
+    """The cores this process may keep busy, and whether a cgroup CPU quota is what bounds them.
+
+    The CPUs it may run on (affinity, as ``taskset`` or ``CPUAffinity=`` set it), or fewer where
+    a quota allows less time than that (systemd's ``CPUQuota=400%``, ``docker --cpus 4``): on a
+    64-core host such a service would otherwise plan sixteen videos and their threads for four
+    cores' worth of time."""
+    cpus = len(os.sched_getaffinity(0))
+    quota = cgroup_cpu_quota(proc / "self" / "cgroup", cgroups)
+    if quota is not None and math.ceil(quota) < cpus:
+        return max(1, math.ceil(quota)), True
+    return cpus, False
 
 
 def _meminfo_available(meminfo: Path) -> int:
@@ -215,73 +234,6 @@ def _meminfo_available(meminfo: Path) -> int:
     except (OSError, ValueError, IndexError):
         pass
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-#: a cgroup v1 limit this large means none (the kernel writes "unlimited" as 2**63 rounded to a page)
-_NO_LIMIT = 1 << 60
-#: each version's files: the limit, the usage, and the page cache it can reclaim (in memory.stat)
-_V1 = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
-_V2 = ("memory.max", "memory.current", "inactive_file")
-
-
-def cgroup_memory_left(self_cgroup: Path, cgroups: Path) -> int | None:
-    """The least that this process's memory cgroup and its ancestors leave below their limits
-    (their reclaimable page cache counts as free, as in MemAvailable); None: no limit, or none
-    readable.  cgroup v1's memory controller where it is mounted, else the v2 hierarchy."""
-    try:
-        entries = [line.split(":", 2) for line in self_cgroup.read_text(encoding="ascii").splitlines()]
-    except OSError:
-        return None
-    v1 = [e[2] for e in entries if len(e) == 3 and "memory" in e[1].split(",")]
-    v2 = [e[2] for e in entries if len(e) == 3 and e[0] == "0" and e[1] == ""]
-    if v1 and (cgroups / "memory").is_dir():
-        mount, path, files = cgroups / "memory", v1[0], _V1
-    elif v2:
-        mount, path, files = cgroups, v2[0], _V2
-    else:
-        return None
-    least: int | None = None
-    group = _group_dir(mount, path)
-    while True:
-        limit = _read_bytes(group / files[0])
-        if limit is not None and limit < _NO_LIMIT:
-            used = _read_bytes(group / files[1]) or 0
-            left = max(0, limit - used + _stat_bytes(group / "memory.stat", files[2]))
-            least = left if least is None else min(least, left)
-        if group == mount:
-            return least
-        group = group.parent
-
-
-def _group_dir(mount: Path, path: str) -> Path:
-    """The folder of cgroup ``path`` under ``mount``.  A container (or a cgroup namespace)
-    mounts its own subtree there, named from the real root in /proc/self/cgroup: the path's
-    tail that exists under the mount is this process's group, and the mount itself at worst."""
-    parts = [p for p in path.split("/") if p and p != ".."]
-    for start in range(len(parts)):
-        candidate = mount.joinpath(*parts[start:])
-        if candidate.is_dir():
-            return candidate
-    return mount
-
-
-def _read_bytes(path: Path) -> int | None:
-    try:
-        text = path.read_text(encoding="ascii").strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None  # "max": no limit
-
-
-def _stat_bytes(path: Path, key: str) -> int:
-    try:
-        for line in path.read_text(encoding="ascii").splitlines():
-            name, _, value = line.partition(" ")
-            if name == key and value.strip().isdigit():
-                return int(value)
-    except OSError:
-        pass
-    return 0
 
 
 def _gpu_free_bytes(device: str) -> int | None:

@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"render"},
     {"engines"},
     {"media", "faces", "speech"},
-    {"types", "fsutil", "errors", "logging", "settings", "workerproc"},
+    {"types", "fsutil", "errors", "logging", "settings", "workerproc", "cgroups"},
 ]
 #: layers whose members may also import each other (the wiring, and the bottom)
 OPEN_LAYERS = {0, len(LAYERS) - 1}

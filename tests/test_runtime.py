@@ -273,51 +273,89 @@ def test_a_limit_above_what_the_host_has_left_changes_nothing(tmp_path):
     assert (20 * GiB, False) == available_memory(proc, cgroups)
 
 
-def test_doctor_in_a_memory_limited_cgroup_plans_under_the_limit(tmp_path):
-    """The real kernel's cgroup: `doctor --workers auto` started in a memory cgroup limited to 3 GiB reports
-    at most 3 GiB available, under the limit, whatever the host has free.  Needs a writable cgroup
-    hierarchy (root; v1's memory controller or v2's root): the tests above cover the files without it."""
+@pytest.mark.parametrize("version, lines, files, expected", [
+    # systemd's CPUQuota=250% on the service (v2): three cores' worth of planning, not the host's 64
+    ("v2", "0::/system.slice/heygem-daemon.service\n", {"system.slice/heygem-daemon.service": {"cpu.max": "250000 100000\n"},
+                                                          "system.slice": {"cpu.max": "max 100000\n"}}, 3),
+    # docker --cpus 4 (v1: a cpu,cpuacct mount reached through its "cpu" name, the container's own group at it)
+    ("v1", "4:cpu,cpuacct:/docker/0123abcd\n0::/\n", {"cpu": {"cpu.cfs_quota_us": "400000\n",
+                                                              "cpu.cfs_period_us": "100000\n"}}, 4),
+    # a quota under one core still leaves one
+    ("v2", "0::/tiny\n", {"tiny": {"cpu.max": "20000 100000\n"}}, 1),
+    # no quota: v1's -1, v2's "max"
+    ("v1", "4:cpu,cpuacct:/\n", {"cpu": {"cpu.cfs_quota_us": "-1\n", "cpu.cfs_period_us": "100000\n"}}, None),
+    ("v2", "0::/svc\n", {"svc": {"cpu.max": "max 100000\n"}}, None),
+])
+def test_a_cpu_quota_bounds_the_cores_auto_plans_with(tmp_path, monkeypatch, version, lines, files, expected):
+    """A CPU quota (CPUQuota=, docker --cpus) on a 64-core host: the cores planned are the quota rounded up, at
+    least one, and the rule says where they came from; without a quota, every CPU the process may run on."""
+    import os
+
+    from heygem_daemon.runtime import usable_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))  # the 64-core host (a real one is 2 here)
+    proc, cgroups = _cgroup_tree(tmp_path, lines, files)
+    assert ((expected, True) if expected else (64, False)) == usable_cores(proc, cgroups)
+    if expected:
+        machine = Machine(cores=expected, memory_bytes=120 * GiB, cores_limited=True)
+        rule = decide_runtime(Settings(workers="auto"), machine).workers_rule
+        assert f"{expected} cores (the cgroup CPU quota) // 4 per video" in rule
+
+
+def test_doctor_in_a_limited_cgroup_plans_under_its_memory_and_cpu_limits(tmp_path):
+    """The real kernel's cgroups: `doctor --workers auto` started in a cgroup limited to 3 GiB and one core's
+    time reports at most 3 GiB available and one core, both from the cgroup, whatever the host has.
+    Needs a writable cgroup hierarchy (root; v1's memory and cpu controllers or v2's root): the tests
+    above cover the files without it."""
     import os
     import subprocess
     import sys
 
-    group = _new_memory_cgroup(f"heygem-test-{os.getpid()}", 3 * GiB)
-    if group is None:
-        pytest.skip("no writable memory cgroup here (needs root and a cgroup v1 memory or v2 root hierarchy)")
+    groups = _new_cgroups(f"heygem-test-{os.getpid()}", memory=3 * GiB, cpu_quota_us=100_000)
+    if groups is None:
+        pytest.skip("no writable cgroup hierarchy here (needs root and cgroup v1 memory+cpu, or v2's root)")
     try:
         (tmp_path / "in").mkdir()
         (tmp_path / "out").mkdir()
-        script = (f'echo $$ > {group / "cgroup.procs"} && exec {sys.executable} -m heygem_daemon.cli doctor '
-                  f'--workers auto --device cpu --inbox {tmp_path / "in"} --outbox {tmp_path / "out"}')
+        join = " && ".join(f"echo $$ > {group / 'cgroup.procs'}" for group in groups)
+        script = (f"{join} && exec {sys.executable} -m heygem_daemon.cli doctor --workers auto --device cpu "
+                  f"--inbox {tmp_path / 'in'} --outbox {tmp_path / 'out'}")
         result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
         runtime = next(line for line in result.stdout.splitlines() if "runtime:" in line)
         figure = float(runtime.split(" GiB available under this process's cgroup memory limit")[0].rsplit(" ", 1)[1])
         assert 2.0 < figure <= 3.0, runtime
+        assert "auto: the least of 1 cores (the cgroup CPU quota) // 4 per video" in runtime
+        assert "per video: 1 core(s)" in runtime
     finally:
-        group.rmdir()
+        for group in groups:
+            group.rmdir()
 
 
-def _new_memory_cgroup(name: str, limit: int):
+def _new_cgroups(name: str, *, memory: int, cpu_quota_us: int):
+    """A new cgroup (v2) or pair of them (v1 memory and cpu) with these limits, or None where none can be made."""
     from pathlib import Path
 
     root = Path("/sys/fs/cgroup")
-    if (root / "memory").is_dir():  # v1
-        group, limit_file = root / "memory" / name, "memory.limit_in_bytes"
-    elif "memory" in _read(root / "cgroup.subtree_control"):  # v2, a child of the root
-        group, limit_file = root / name, "memory.max"
+    if (root / "memory").is_dir() and (root / "cpu").is_dir():  # v1
+        wanted = [(root / "memory" / name, {"memory.limit_in_bytes": str(memory)}),
+                  (root / "cpu" / name, {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": str(cpu_quota_us)})]
+    elif {"memory", "cpu"} <= set(_read(root / "cgroup.subtree_control").split()):  # v2, a child of the root
+        wanted = [(root / name, {"memory.max": str(memory), "cpu.max": f"{cpu_quota_us} 100000"})]
     else:
         return None
+    made = []
     try:
-        group.mkdir()
+        for group, files in wanted:
+            group.mkdir()
+            made.append(group)
+            for file, value in files.items():
+                (group / file).write_text(value)
     except OSError:
+        for group in made:
+            group.rmdir()
         return None
-    try:
-        (group / limit_file).write_text(str(limit))
-    except OSError:
-        group.rmdir()
-        return None
-    return group
+    return made
 
 
 def _read(path) -> str:
