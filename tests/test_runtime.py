@@ -318,9 +318,11 @@ def test_doctor_in_a_limited_cgroup_plans_under_its_memory_and_cpu_limits(tmp_pa
         (tmp_path / "in").mkdir()
         (tmp_path / "out").mkdir()
         join = " && ".join(f"echo $$ > {group / 'cgroup.procs'}" for group in groups)
-        script = (f"{join} && exec {sys.executable} -m heygem_daemon.cli doctor --workers auto --device cpu "
-                  f"--inbox {tmp_path / 'in'} --outbox {tmp_path / 'out'}")
+        script = (f"{{ {join}; }} 2>/dev/null || exit 77; exec {sys.executable} -m heygem_daemon.cli doctor "
+                  f"--workers auto --device cpu --inbox {tmp_path / 'in'} --outbox {tmp_path / 'out'}")
         result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=120)
+        if result.returncode == 77:
+            pytest.skip("the new cgroup could be made but not joined here")
         assert result.returncode == 0, result.stdout + result.stderr
         runtime = next(line for line in result.stdout.splitlines() if "runtime:" in line)
         figure = float(runtime.split(" GiB available under this process's cgroup memory limit")[0].rsplit(" ", 1)[1])
