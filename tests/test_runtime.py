@@ -156,6 +156,7 @@ def test_the_daemon_renders_as_many_videos_as_start_up_decided(tmp_path):
     daemon = Daemon(Settings(inbox=tmp_path / "in", outbox=tmp_path / "out", workers="auto"), handle_signals=False)
     assert daemon.executor.workers == daemon.runtime.workers >= 1  # type: ignore[attr-defined]
     assert daemon.executor.trackers.processes == daemon.runtime.tracker_processes  # type: ignore[attr-defined]
+    assert daemon.executor.encoder_threads == daemon.runtime.encoder_threads  # type: ignore[attr-defined]
 
 
 def test_this_machine_is_read_from_the_process_and_the_device():
@@ -365,3 +366,19 @@ def _read(path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+@pytest.mark.parametrize("machine, workers, expected, shown", [
+    (TWO_CORE_BOX, "auto", 0, "encoder threads auto"),           # one video with every core: x264's own count
+    (H200_SERVER, "auto", 6, "encoder threads 6"),               # four videos of 4 cores: 1.5 a core each
+    (H200_SERVER, 2, 12, "encoder threads 12"),                  # two videos of 8 cores
+    (Machine(cores=64, memory_bytes=120 * GiB), 2, 16, "encoder threads 16"),  # at most 16
+    (Machine(cores=4, memory_bytes=20 * GiB, cores_limited=True), 1, 6, "encoder threads 6"),  # a 4-core quota
+])
+def test_each_video_encodes_with_threads_for_its_share_of_the_cores(machine, workers, expected, shown):
+    """x264 counts every CPU the process may run on, not a video's share or a CPU quota (four videos on 16 cores
+    ran 24 encoder threads each, each frame thread holding frames): so with several videos in flight, or under a
+    quota, start-up gives each encoder 1.5 threads per core of its share, at most 16; doctor shows the count."""
+    plan = decide_runtime(Settings(workers=workers, default_engine="wav2lip"), machine)
+    assert expected == plan.encoder_threads
+    assert shown in plan.summary()

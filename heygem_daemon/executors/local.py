@@ -49,8 +49,10 @@ class TrackerPool:
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, workers: int, track_cache: FaceTrackCache, *, tracker_processes: int = 0) -> None:
+    def __init__(self, workers: int, track_cache: FaceTrackCache, *, tracker_processes: int = 0,
+                 encoder_threads: int = 0) -> None:
         self.workers = workers
+        self.encoder_threads = encoder_threads
         self.trackers = TrackerPool(tracker_processes)
         self.track_cache = track_cache
 
@@ -66,7 +68,8 @@ class LocalExecutor:
                 with unit.bound():
                     unit.started = time.perf_counter()
                     unit.where = str(getattr(engine, "device", "cpu"))
-                    tools = VideoTools(engine, tracker, self.track_cache, check_stop, unit.progress)
+                    tools = VideoTools(engine, tracker, self.track_cache, check_stop, unit.progress,
+                                       encoder_threads=self.encoder_threads)
                     try:
                         make_video(unit.task, unit.features, tools, unit.report)
                     except HeygemError as exc:

@@ -91,7 +91,8 @@ class HeygemRenderer:
             settings = settings.model_copy(update={"cache_dir": settings.ray.worker_cache_dir})
         # a worker process is a start-up of its own: JSON logs as the daemon's (Ray keeps them in worker-*.out)
         configure(settings.log_level)
-        configure_runtime(settings)
+        #: libx264's threads for this node's videos, decided by the node's own start-up
+        self.encoder_threads = configure_runtime(settings).encoder_threads
         cache = settings.cache_path
         #: work folders of renders in progress: shipped inputs, the encoded output until sent
         self.root = cache / "ray"
@@ -129,7 +130,8 @@ class HeygemRenderer:
         job_sinks.open(sink, task.output_path.with_name("log.jsonl"))
 
         def run() -> None:
-            tools = VideoTools(self.engine, self.tracker, self.track_cache, lambda: None, messages.put)
+            tools = VideoTools(self.engine, self.tracker, self.track_cache, lambda: None, messages.put,
+                               encoder_threads=self.encoder_threads)
             try:
                 with structlog.contextvars.bound_contextvars(job_id=sink, label=request.label):
                     make_video(task, request.features, tools, report)

@@ -263,6 +263,7 @@ class FrameWriter:
         crf: int,
         preset: str,
         pad_audio: bool,
+        threads: int = 0,
     ) -> None:
         if size[0] % 2 or size[1] % 2:
             raise ValueError(f"H.264 needs an even frame size, got {size[0]}x{size[1]}")
@@ -272,11 +273,12 @@ class FrameWriter:
         self.frames_written = 0
         self._yuv: NDArray[np.uint8] | None = None
         self.max_frames = max(1, round(duration_s * float(Fraction(fps_text))))
-        args = self._args(fps_text, audio_path, duration_s, crf, preset, pad_audio)
+        args = self._args(fps_text, audio_path, duration_s, crf, preset, pad_audio, threads)
         self._proc: OwnedProcess | None = OwnedProcess(args, stdin=True, stdout=False)
 
     def _args(
-        self, fps_text: str, audio_path: Path | None, duration_s: float, crf: int, preset: str, pad_audio: bool
+        self, fps_text: str, audio_path: Path | None, duration_s: float, crf: int, preset: str, pad_audio: bool,
+        threads: int,
     ) -> list[str]:
         width, height = self.size
         # frames are converted to yuv420p with OpenCV before the pipe (see FrameReader)
@@ -289,6 +291,8 @@ class FrameWriter:
             args += ["-map", "0:v:0", "-an"]
         args += [
             "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+            # 0: x264's own count; start-up decides it (runtime.encoder_threads)
+            "-threads", str(threads),
             # crf 0 (allowed by the settings) is lossless, which x264 refuses under "high"
             "-profile:v", "high444" if crf == 0 else "high", "-pix_fmt", "yuv420p",
             "-movflags", "+faststart",

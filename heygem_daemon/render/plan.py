@@ -53,6 +53,8 @@ class VideoTools:
     check_stop: Callable[[], None]
     #: progress callback: fraction of this video done
     progress: Callable[[float], None] = lambda fraction: None
+    #: libx264's threads (runtime.RuntimePlan.encoder_threads; 0: x264's own choice)
+    encoder_threads: int = 0
 
 
 @dataclass

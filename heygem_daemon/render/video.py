@@ -145,7 +145,7 @@ def _render(task: VideoTask, plan: VideoPlan, faces: FaceSource, voice: Features
                     task.spool_dir, fps_text=decode_rate(info), decoded=decoded) as source,
         FrameWriter(task.output_path, plan.size, info.fps_text, audio_path=task.audio_path,
                     duration_s=plan.duration_s, crf=task.output.crf, preset=task.output.preset,
-                    pad_audio=pad) as writer,
+                    pad_audio=pad, threads=tools.encoder_threads) as writer,
     ):
         def produce() -> Batch | None:
             outs, srcs, frames = source.next_batch(per_batch)

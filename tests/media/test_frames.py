@@ -248,6 +248,27 @@ def test_writer_cuts_to_duration(make_video, make_tone, tmp_path: Path, limits: 
     assert info.audio.duration_s == pytest.approx(0.6, abs=1 / 25)
 
 
+def test_the_encoder_runs_the_threads_it_is_given(tmp_path: Path) -> None:
+    """threads=2: libx264 encodes with two (its settings, written into the stream, say so); 0 leaves
+    x264's own count, which on a machine of at least two CPUs is more than one."""
+    import os
+    import re
+
+    frames = np.random.default_rng(0).integers(0, 256, (10, 240, 320, 3), dtype=np.uint8)
+    used = {}
+    for threads in (2, 0):
+        out = tmp_path / f"t{threads}.mp4"
+        with FrameWriter(out, (320, 240), "25/1", audio_path=None, duration_s=0.4, crf=20, preset="veryfast",
+                         pad_audio=False, threads=threads) as writer:
+            writer.write(frames)
+        found = re.search(rb"threads=(\d+) ", out.read_bytes())  # x264's SEI: "... options: ... threads=N ..."
+        assert found is not None
+        used[threads] = int(found.group(1))
+    assert 2 == used[2]
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert used[0] > 1
+
+
 def test_writer_removes_partial_file_on_exception(tmp_path: Path) -> None:
     """An exception inside the with block kills the encoder and removes the file."""
     out = tmp_path / "out.mp4"
