@@ -29,14 +29,16 @@ log = get_logger()
 #: cores one video in flight keeps busy: the decoder, the face tracking, the hand-off to
 #: the engine and libx264 (four bare 720p transcodes side by side on 16 cores: 851 frames/s)
 CORES_PER_VIDEO = 4
-#: host memory one more video in flight needs with the engines on the CPU: its frames in flight
-#: (24 MB batches: 0.38 GB at 720p, 0.47 at 1080p, benchmarks/host_memory.py), the frames a new
-#: avatar's analysis keeps (at most 512 MiB) and its face track
-HOST_BYTES_PER_VIDEO = 1 << 30
+#: host memory one more video in flight needs with the engines on the CPU, its ffmpeg processes
+#: included: frames in flight in 24 MB batches, the frames a new avatar's analysis keeps (at most
+#: 512 MiB), its face track; the builtin engine's first job of an avatar that fills that keep took
+#: 1.28 GB at 720p and 1.42 GB at 1080p (benchmarks/host_memory.py --engine builtin)
+HOST_BYTES_PER_VIDEO = 3 << 29  # 1.5 GiB
 #: the same with the engines on a GPU: its render batches are up to 512 MB (render/video.py
 #: GPU_BATCH_BYTES) and, where the encoder is the slowest stage (a GPU host), every queue before it
-#: fills: up to nine batches in flight, 2.3 GB at 720p and 4.7 GB at 1080p (benchmarks/host_memory.py)
-HOST_BYTES_PER_VIDEO_ON_GPU = 5 << 30
+#: fills: up to nine batches in flight, 2.6 GB at 720p and 5.2 GB at 1080p with ffmpeg
+#: (benchmarks/host_memory.py --encoder-fps 40), and x264 holds more with more threads
+HOST_BYTES_PER_VIDEO_ON_GPU = 6 << 30
 #: GPU memory one more video in flight needs with the wav2lip engine at 1080p: a batch of
 #: 128 frames and its pasted copy (1.6 GB), the face windows in float32 (~1.2 GB) and the
 #: network's activations; an estimate until gpu_check.py's "peak GPU memory" line is measured
