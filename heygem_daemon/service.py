@@ -151,9 +151,7 @@ class Daemon:
         self.runtime = decide_runtime(settings)
         self.engines = EngineRegistry(engine_config(settings, self.runtime.workers), engines)
         #: where every team's videos render (its trackers and face cache are shared by all teams)
-        self.executor = create_executor(settings, engines, workers=self.runtime.workers,
-                                        tracker_processes=self.runtime.tracker_processes,
-                                        encoder_threads=self.runtime.encoder_threads)
+        self.executor = create_executor(settings, engines, plan=self.runtime)
         self.dispatcher = Dispatcher(settings.notify.queue_size)
         #: every team's notifications, on disk from before a job is published until delivered
         self.spool = Spool(settings.state_path / "notify")

@@ -169,12 +169,16 @@ def test_this_machine_is_read_from_the_process_and_the_device():
 
 
 def test_an_executor_made_without_a_count_decides_auto_itself(tmp_path):
-    """create_executor outside the daemon (no plan given) turns "auto" into the plan's count."""
+    """create_executor outside the daemon (no plan given) turns "auto" into the plan's count, and takes the
+    plan's tracker processes and encoder threads with it."""
     from heygem_daemon.executors import create_executor
 
     settings = Settings(inbox=tmp_path / "in", outbox=tmp_path / "out", workers="auto")
     executor = create_executor(settings, {})
-    assert decide_runtime(settings).workers == executor.workers  # type: ignore[attr-defined]
+    plan = decide_runtime(settings)
+    assert plan.workers == executor.workers  # type: ignore[attr-defined]
+    assert plan.tracker_processes == executor.trackers.processes  # type: ignore[attr-defined]
+    assert plan.encoder_threads == executor.encoder_threads  # type: ignore[attr-defined]
 
 
 # -- host memory: what a video in flight holds, and limits the kernel enforces ---------------------------------

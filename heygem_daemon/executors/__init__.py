@@ -7,6 +7,8 @@ one here at start-up from the ``executor`` setting.  Ray is imported only when
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import HeygemError
 from ..faces.cache import FaceTrackCache
 from ..jobs.execution import VideoExecutor
@@ -14,19 +16,20 @@ from ..logging import get_logger
 from ..settings import Settings
 from .local import LocalExecutor
 
+if TYPE_CHECKING:
+    from ..runtime import RuntimePlan
+
 log = get_logger()
 
 
-def create_executor(settings: Settings, extra_engines: dict[str, str], *, workers: int | None = None,
-                    tracker_processes: int = 0, encoder_threads: int = 0) -> VideoExecutor:
+def create_executor(settings: Settings, extra_engines: dict[str, str], *,
+                    plan: RuntimePlan | None = None) -> VideoExecutor:
     """The executor the settings ask for; ``auto`` falls back to local when no cluster answers.
 
-    ``workers``: videos in flight on this host, as start-up decided them (runtime.decide_runtime);
-    default: the setting, with "auto" decided here.  ``tracker_processes``: worker processes
-    each local video's face tracker uses (faces.workers.tracking_processes); ``encoder_threads``:
-    libx264's threads per local video (runtime.encoder_threads; 0: x264's own choice)."""
+    ``plan``: start-up's decision for this host (runtime.decide_runtime): the videos in flight,
+    each local video's tracker processes and encoder threads; default: decided here."""
     if settings.executor == "local":
-        return _local(settings, workers, tracker_processes, encoder_threads)
+        return _local(settings, plan)
     from .ray_cluster import RayExecutor
 
     try:
@@ -35,16 +38,15 @@ def create_executor(settings: Settings, extra_engines: dict[str, str], *, worker
         if settings.executor == "ray":
             raise
         log.info("executor_chosen", executor="local", reason=str(exc))
-        return _local(settings, workers, tracker_processes, encoder_threads)
+        return _local(settings, plan)
     log.info("executor_chosen", executor="ray", address=settings.ray.address)
     return executor
 
 
-def _local(settings: Settings, workers: int | None, tracker_processes: int = 0,
-           encoder_threads: int = 0) -> LocalExecutor:
-    if workers is None:
+def _local(settings: Settings, plan: RuntimePlan | None) -> LocalExecutor:
+    if plan is None:
         from ..runtime import decide_runtime
 
-        workers = decide_runtime(settings).workers
-    return LocalExecutor(workers, FaceTrackCache(settings.cache_path / "faces"), tracker_processes=tracker_processes,
-                         encoder_threads=encoder_threads)
+        plan = decide_runtime(settings)
+    return LocalExecutor(plan.workers, FaceTrackCache(settings.cache_path / "faces"),
+                         tracker_processes=plan.tracker_processes, encoder_threads=plan.encoder_threads)
